@@ -1,0 +1,246 @@
+//! Minimal `.npy` (NumPy format version 1.0) reader and writer for `f32`, `f64`
+//! and `i64` arrays in C order, little-endian, the dtypes wellspring exchanges
+//! with Python tools. Writes are atomic (temporary file, then rename).
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{CoreError, Result};
+
+/// Element types that can be stored in a `.npy` file by this module.
+pub trait NpyElement: Copy + Sized {
+    /// NumPy dtype descriptor, e.g. `<f4`.
+    const DESCR: &'static str;
+    /// Size in bytes.
+    const SIZE: usize;
+    /// Little-endian bytes.
+    fn write_le(self, out: &mut Vec<u8>);
+    /// From little-endian bytes (`SIZE` long).
+    fn read_le(b: &[u8]) -> Self;
+}
+
+macro_rules! npy_elem {
+    ($t:ty, $d:expr) => {
+        impl NpyElement for $t {
+            const DESCR: &'static str = $d;
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn write_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn read_le(b: &[u8]) -> Self {
+                <$t>::from_le_bytes(b.try_into().expect("slice has SIZE bytes"))
+            }
+        }
+    };
+}
+npy_elem!(f32, "<f4");
+npy_elem!(f64, "<f8");
+npy_elem!(i64, "<i8");
+npy_elem!(u8, "|u1");
+
+/// Encodes an array as `.npy` bytes.
+pub fn encode<T: NpyElement>(shape: &[usize], data: &[T]) -> Vec<u8> {
+    let shape_str = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
+        T::DESCR,
+        shape_str
+    );
+    // magic(6) + version(2) + len(2) + header + '\n' must be a multiple of 64.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len() * T::SIZE);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        v.write_le(&mut out);
+    }
+    out
+}
+
+/// Decodes `.npy` bytes; `path` is only used to name the file in errors.
+pub fn decode<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<T>)> {
+    let bad = |reason: String| CoreError::Npy {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("missing the \\x93NUMPY magic string".into()));
+    }
+    let major = bytes[6];
+    let (hlen, hstart) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(bad("truncated header".into()));
+            }
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
+        }
+        v => return Err(bad(format!("unsupported format version {v}"))),
+    };
+    if bytes.len() < hstart + hlen {
+        return Err(bad("truncated header".into()));
+    }
+    let header = std::str::from_utf8(&bytes[hstart..hstart + hlen])
+        .map_err(|_| bad("header is not UTF-8".into()))?;
+    let descr = dict_value(header, "descr").ok_or_else(|| bad("header has no 'descr'".into()))?;
+    let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+    let expected = T::DESCR;
+    let compatible =
+        descr == expected || (expected.starts_with('<') && descr == format!("={}", &expected[1..]));
+    if !compatible {
+        return Err(bad(format!("dtype {descr}, expected {expected}")));
+    }
+    let fortran = dict_value(header, "fortran_order")
+        .ok_or_else(|| bad("header has no 'fortran_order'".into()))?;
+    if fortran.trim() != "False" {
+        return Err(bad("Fortran-ordered arrays are not supported".into()));
+    }
+    let shape_s = dict_value(header, "shape").ok_or_else(|| bad("header has no 'shape'".into()))?;
+    let shape: Vec<usize> = shape_s
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| bad(format!("bad shape entry {s:?}")))
+        })
+        .collect::<Result<_>>()?;
+    let n: usize = shape.iter().product();
+    let body = &bytes[hstart + hlen..];
+    if body.len() != n * T::SIZE {
+        return Err(bad(format!(
+            "shape {shape:?} needs {} bytes of data, file has {}",
+            n * T::SIZE,
+            body.len()
+        )));
+    }
+    let data = body.chunks_exact(T::SIZE).map(T::read_le).collect();
+    Ok((shape, data))
+}
+
+/// Value text of `key` in a Python dict literal header (good enough for npy headers).
+fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!("'{key}':");
+    let start = header.find(&pat)? + pat.len();
+    let rest = &header[start..];
+    let rest_trim = rest.trim_start();
+    let offset = rest.len() - rest_trim.len();
+    let end = if rest_trim.starts_with('(') {
+        rest_trim.find(')')? + 1
+    } else {
+        rest_trim
+            .find(',')
+            .unwrap_or_else(|| rest_trim.find('}').unwrap_or(rest_trim.len()))
+    };
+    Some(&rest[offset..offset + end])
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory,
+/// flushed and synced, then renamed over `path`. A crash leaves either the old
+/// file or the new one, never a truncated one.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        CoreError::io(path, e)
+    })
+}
+
+/// Writes an `f32` array as `.npy`, atomically.
+pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
+    write(path, shape, data)
+}
+
+/// Writes any supported array as `.npy`, atomically.
+pub fn write<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) -> Result<()> {
+    let n: usize = shape.iter().product();
+    if n != data.len() {
+        return Err(CoreError::shape(
+            format!("array written to {}", path.display()),
+            format!("{n} values for shape {shape:?}"),
+            data.len(),
+        ));
+    }
+    atomic_write(path, &encode(shape, data))
+}
+
+/// Reads an `f32` `.npy` file: `(shape, data)`.
+pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+    read(path)
+}
+
+/// Reads a `.npy` file of element type `T`.
+pub fn read<T: NpyElement>(path: &Path) -> Result<(Vec<usize>, Vec<T>)> {
+    let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
+    decode(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_aligned_and_parses() {
+        let b = encode(&[2, 3], &[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+        assert_eq!((10 + hlen) % 64, 0);
+        let (s, d) = decode::<f32>(Path::new("x"), &b).unwrap();
+        assert_eq!(s, vec![2, 3]);
+        assert_eq!(d[5], 6.0);
+        let b1 = encode(&[4], &[1i64, 2, 3, 4]);
+        assert_eq!(decode::<i64>(Path::new("x"), &b1).unwrap().0, vec![4]);
+    }
+
+    #[test]
+    fn bad_files_are_named() {
+        let e = decode::<f32>(Path::new("scores.npy"), b"hello world")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("scores.npy") && e.contains("magic"), "{e}");
+        let mut b = encode(&[2, 3], &[0f32; 6]);
+        b.truncate(b.len() - 4);
+        let e = decode::<f32>(Path::new("s.npy"), &b)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs 24 bytes"), "{e}");
+        let b = encode(&[2], &[0f64; 2]);
+        let e = decode::<f32>(Path::new("s.npy"), &b)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dtype <f8"), "{e}");
+    }
+}

@@ -1,0 +1,1 @@
+//! wellspring-data (in progress)

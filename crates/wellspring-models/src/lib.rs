@@ -1,0 +1,1 @@
+//! wellspring-models (in progress)

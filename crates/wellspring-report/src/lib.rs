@@ -1,0 +1,1 @@
+//! wellspring-report (in progress)

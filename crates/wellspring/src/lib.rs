@@ -1,0 +1,1 @@
+//! wellspring facade (in progress)
