@@ -1,0 +1,13 @@
+//! Integration tests for wellspring-select, on the embedded Optdigits data and
+//! a host softmax-regression model trained on it.
+
+mod bad_input;
+mod common;
+mod crest;
+mod facility;
+mod glister;
+mod gradmatch;
+mod invariants;
+mod rande;
+mod timing;
+mod training_loop;
