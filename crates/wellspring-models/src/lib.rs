@@ -1,1 +1,58 @@
-//! wellspring-models (in progress)
+//! # wellspring-models
+//!
+//! burn models for training-data attribution, a deterministic trainer,
+//! evaluation, checkpoints and safetensors import/export.
+//!
+//! - [`ModelConfig`] describes an architecture (LogReg, MLP, CNN, ResNet-9,
+//!   text bag, FiMO's tabular MLP); [`Model::new`] builds it with parameters
+//!   drawn from an explicit seed.
+//! - [`Net`] = `body: Vec<Layer>` + `head: Linear`; [`Net::forward_hooked`]
+//!   calls a [`ForwardHook`] at every parameter layer (what the gradient engine
+//!   uses to get per-example layer inputs and output gradients).
+//! - [`Model::params_flat`] / [`Model::set_params_flat`] / [`Model::param_layers`]
+//!   give one canonical flat parameter vector.
+//! - [`TrainConfig`], [`Trainer`] (step/epoch level) and [`train`] train
+//!   deterministically; [`evaluate`], [`predict_logits`], [`features`] evaluate.
+//! - [`Model::save`] / [`Model::load`] write self-describing Burnpack
+//!   checkpoints; [`Model::export_safetensors`] / [`Model::import_safetensors`]
+//!   exchange weights with PyTorch.
+//!
+//! No backend is named anywhere: everything takes a `&Device`
+//! (`Device::flex()` on CPU; `wgpu`/`cuda` crate features add GPU backends).
+
+#![warn(missing_docs)]
+
+mod batch;
+mod checkpoint;
+mod config;
+mod error;
+mod eval;
+pub mod init;
+mod layers;
+mod model;
+mod net;
+mod safetensors;
+mod train;
+
+pub use batch::Target;
+pub use checkpoint::FORMAT_VERSION;
+pub use config::{InputKind, ModelConfig};
+pub use error::{ModelError, Result};
+pub use eval::{Evaluation, Metrics, evaluate, features, predict_logits};
+pub use layers::{
+    BatchNorm2d, Buffer, DropoutLayer, EmbeddingBag, Flatten, GlobalMaxPool, Layer, ParamLayerDesc,
+    ParamLayerKind, ParamLayerRef, Residual,
+};
+pub use model::Model;
+pub use net::{Act, ForwardHook, Input, LayerInput, Mode, Net, NoHook, Output};
+pub use train::{
+    Checkpoint, EpochStats, Loss, Optimizer, Schedule, TrainConfig, TrainOutput, TrainParams,
+    Trainer, train,
+};
+
+/// Re-exports of the burn types that appear in this crate's API.
+pub mod burn_types {
+    pub use burn::nn::Linear;
+    pub use burn::nn::conv::Conv2d;
+    pub use burn::tensor::{DType, Device, FloatDType, Int, Tensor};
+}
