@@ -20,7 +20,7 @@ pub enum DatasetName {
     Concrete,
     /// UCI Energy Efficiency (ENB2012), 768 rows, regression on Y1/Y2 (embedded).
     Energy,
-    /// FICO HELOC, 10459 rows, binary (Bad = 1).
+    /// FICO HELOC, 9871 usable rows (of 10459), binary (Bad = 1).
     Heloc,
     /// UCI Adult / Census Income, 32561/16281, binary (`>50K` = 1) (embedded).
     Adult,

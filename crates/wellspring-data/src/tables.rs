@@ -163,8 +163,11 @@ pub fn energy(dir: &DataDir, target: EnergyTarget) -> Result<Table> {
     csv_regression(&path, "energy", t, x)
 }
 
-/// FICO HELOC: 10459 rows, 23 integer features, label `RiskPerformance`
-/// (`Bad` = 1, `Good` = 0). Not embedded (license): found through `WELLSPRING_DATA`.
+/// FICO HELOC: 10459 rows in the file, 23 integer features, label
+/// `RiskPerformance` (`Bad` = 1, `Good` = 0). The 588 rows whose features are
+/// all `-9` ("no bureau record") are dropped, leaving 9871, as GGDA (Appendix
+/// B.1.1) and FiMO (following Wei 2021) do. Not embedded (license): found
+/// through `WELLSPRING_DATA`.
 pub fn heloc(dir: &DataDir) -> Result<Table> {
     let path = dir.find(DatasetName::Heloc, &["heloc_dataset_v1.csv"])?;
     let map = |s: &str| match s {
@@ -173,6 +176,10 @@ pub fn heloc(dir: &DataDir) -> Result<Table> {
         _ => None,
     };
     let mut t = csv_classification(&path, "heloc", "RiskPerformance", 2, Some(&map))?;
+    let keep: Vec<usize> = (0..t.train.len())
+        .filter(|&i| t.train.features().dense_row(i).iter().any(|&v| v != -9.0))
+        .collect();
+    t.train = t.train.select(&keep)?;
     t.train = t
         .train
         .with_class_names(vec!["Good".into(), "Bad".into()])?;

@@ -42,7 +42,9 @@ macro_rules! targets {
 }
 
 // One line per target, in the order `--list` shows them.
-targets![data_summary];
+targets![data_summary, baselines];
+
+pub mod recipes;
 
 /// Every registered target, in display order.
 ///
@@ -95,6 +97,9 @@ pub enum ReproError {
     /// A core type rejected its input.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// Building, training, evaluating or loading a model failed.
+    #[error(transparent)]
+    Model(#[from] wellspring_models::ModelError),
     /// A target-specific failure, in words.
     #[error("{target}: {reason}")]
     Failed {
