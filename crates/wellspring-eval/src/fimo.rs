@@ -49,6 +49,20 @@ pub trait FurtherTrainer: Sync {
         seed: u64,
         epochs: &[usize],
     ) -> Result<Vec<Vec<f32>>>;
+
+    /// Runs many further trainings `(leave_out, seed)` with the same `epochs`
+    /// and returns their evaluations in job order. The default runs
+    /// [`FurtherTrainer::further_train`] in parallel with rayon; the burn
+    /// harness overrides it to cache, resume and show progress.
+    fn further_train_many(
+        &self,
+        jobs: &[(Option<usize>, u64)],
+        epochs: &[usize],
+    ) -> Result<Vec<Vec<Vec<f32>>>> {
+        jobs.par_iter()
+            .map(|&(leave, seed)| self.further_train(leave, seed, epochs))
+            .collect()
+    }
 }
 
 /// Which adjustment removes the effect of further training alone.
@@ -289,7 +303,8 @@ impl FurtherTrainingResult {
 }
 
 /// Runs every further training (each left-out point and, optionally, the full
-/// data, for every seed) in parallel with rayon and collects the test losses.
+/// data, for every seed) through [`FurtherTrainer::further_train_many`] and
+/// collects the test losses.
 pub fn run_further_training(
     trainer: &dyn FurtherTrainer,
     params: &FurtherTrainingParams,
@@ -307,13 +322,18 @@ pub fn run_further_training(
     let jobs: Vec<(usize, usize)> = (0..seeds.len())
         .flat_map(|s| (0..n_k).map(move |k| (s, k)))
         .collect();
-    let runs: Vec<Vec<Vec<f32>>> = jobs
-        .par_iter()
-        .map(|&(s, k)| {
-            let leave = (k < l).then(|| params.points[k]);
-            trainer.further_train(leave, seeds[s], &params.epochs)
-        })
-        .collect::<Result<_>>()?;
+    let calls: Vec<(Option<usize>, u64)> = jobs
+        .iter()
+        .map(|&(s, k)| ((k < l).then(|| params.points[k]), seeds[s]))
+        .collect();
+    let runs = trainer.further_train_many(&calls, &params.epochs)?;
+    if runs.len() != jobs.len() {
+        return Err(EvalError::length(
+            "further_train_many results",
+            jobs.len(),
+            runs.len(),
+        ));
+    }
     let mut out = FurtherTrainingResult::zeros(
         params.points.clone(),
         trainer.n_test(),

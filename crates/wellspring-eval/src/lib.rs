@@ -65,10 +65,14 @@ pub mod lds;
 pub mod linear;
 pub mod loo;
 pub mod metric;
+#[cfg(feature = "burn")]
+pub mod model;
 pub mod noisy;
 pub mod removal;
 pub mod retrain;
 pub mod search;
+#[cfg(feature = "burn")]
+pub mod ssl;
 pub mod stats;
 
 pub use brittleness::{
@@ -85,6 +89,11 @@ pub use lds::{Lds, LdsGroundTruth, LdsResult};
 pub use linear::{LinearFurtherTrainer, LinearModel, LinearParams, LinearRetrainer, SgdParams};
 pub use loo::{CorrelationReport, LooCorrelation, LooGroundTruth, LooPoints, LooResult};
 pub use metric::{Aggregation, EvalContext, Metric, aggregate};
+#[cfg(feature = "burn")]
+pub use model::{
+    DEFAULT_PARALLELISM, ModelFurtherTrainer, ModelRetrainer, data_fingerprint, model_fingerprint,
+    outputs_from_logits,
+};
 pub use noisy::{DetectionResult, NoisyLabelDetection, Order};
 pub use removal::{
     DatasetPruning, Ranking, RemovalParams, RemovalPoint, RemovalReport, RetrainingScore, Which,
@@ -95,5 +104,7 @@ pub use search::{
     Bisection, LinearScan, Probe, SearchOutcome, SupportSearch, bisect_support,
     linear_scan_support, run_search,
 };
+#[cfg(feature = "burn")]
+pub use ssl::{AugmentParams, ImageShape, SimClr, SimClrFit, nt_xent, ssl_features};
 pub use stats::{Summary, cosine, kendall_tau_b, pearson, spearman};
 pub use wellspring_core::ScoreMatrix;

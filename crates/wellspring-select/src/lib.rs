@@ -18,7 +18,11 @@
 //! - [`GradMatch`] (Killamsetty et al. 2021): non-negative OMP ([`omp_nonneg`])
 //!   with `λ = 0.5`, per class or per batch, random fill;
 //! - [`Crest`] (Yang et al. 2023): mini-batch coresets from random subsets,
-//!   and [`CrestDriver`], its step-by-step quadratic-model state machine.
+//!   and [`CrestDriver`], its step-by-step quadratic-model state machine;
+//! - with the default cargo feature `burn`, [`train_loop`]: the model-backed
+//!   loop (`train_with_selection`, `train_with_crest`, `train_truncated_sgd`)
+//!   that computes each selector's needs from a `wellspring_models::Model`,
+//!   trains on the weighted subsets and times selection apart from training.
 //!
 //! ```
 //! use wellspring_select::{Budget, RandE, Selector, TrainingState};
@@ -47,6 +51,8 @@ pub mod sampling;
 pub mod schedule;
 pub mod selector;
 pub mod state;
+#[cfg(feature = "burn")]
+pub mod train_loop;
 
 pub use craig::{Craig, CraigParams};
 pub use crest::{Crest, CrestParams, CrestRound};
@@ -63,3 +69,8 @@ pub use sampling::{prediction_entropy, uniform_without_replacement, weighted_wit
 pub use schedule::{Every, SelectionSchedule};
 pub use selector::{Budget, Selection, SelectionInfo, Selector, class_quotas};
 pub use state::{GradProxies, Needs, ProxyKind, ProxyLayout, TrainingState, ValidationState};
+#[cfg(feature = "burn")]
+pub use train_loop::{
+    CrestLoop, CrestStats, EpochRecord, HessianDiag, LoopError, RoundRecord, SelectionRun,
+    relative_error, train_truncated_sgd, train_with_crest, train_with_selection,
+};

@@ -8,6 +8,8 @@ mod facility;
 mod glister;
 mod gradmatch;
 mod invariants;
+#[cfg(feature = "burn")]
+mod model_loop;
 mod rande;
 mod timing;
 mod training_loop;

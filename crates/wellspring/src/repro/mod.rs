@@ -42,9 +42,17 @@ macro_rules! targets {
 }
 
 // One line per target, in the order `--list` shows them.
-targets![data_summary, baselines];
+targets![
+    data_summary,
+    baselines,
+    sve_table3,
+    sve_table4,
+    sve_table5,
+    sve_fig3
+];
 
 pub mod recipes;
+mod sve_select;
 
 /// Every registered target, in display order.
 ///

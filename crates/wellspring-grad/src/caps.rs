@@ -1,0 +1,324 @@
+//! Host copies of what one batched forward/backward captured at each selected
+//! layer — the layer input `a_i` and backprop error `δ_i` of every example —
+//! and the per-layer algebra on them:
+//!
+//! | layer | per-example gradient | path |
+//! | --- | --- | --- |
+//! | Linear | `[a_i; 1] ⊗ δ_i` (rank 1) | outer product |
+//! | Conv2d | `Σ_pos δ_i[:, pos] ⊗ patch_i[:, pos]`, bias `Σ_pos δ_i` | im2col + GEMM |
+//! | BatchNorm2d | `γ: Σ_pos δ_i x̂_i`, `β: Σ_pos δ_i` (eval-mode statistics) | direct sums |
+//! | EmbeddingBag | row `t` of the table gets `δ_i · mask/len` per use | scatter |
+
+use crate::gemm::{View, sgemm};
+use crate::kernels::{ConvGeom, axpy, dot, outer};
+
+/// Linear layer `y = x W + b`, `W: [d_in, d_out]`.
+#[derive(Clone, Debug)]
+pub(crate) struct LinearCap {
+    pub d_in: usize,
+    pub d_out: usize,
+    pub bias: bool,
+    /// Inputs, `rows × d_in`.
+    pub a: Vec<f32>,
+    /// Errors, `rows × d_out`.
+    pub delta: Vec<f32>,
+}
+
+/// 2-D convolution (groups = 1).
+#[derive(Clone, Debug)]
+pub(crate) struct ConvCap {
+    pub geom: ConvGeom,
+    pub bias: bool,
+    /// Inputs, `rows × c_in × h × w`.
+    pub x: Vec<f32>,
+    /// Errors, `rows × c_out × ho × wo`.
+    pub delta: Vec<f32>,
+}
+
+/// BatchNorm2d in evaluation mode (running statistics): `y = γ x̂ + β`.
+#[derive(Clone, Debug)]
+pub(crate) struct BnCap {
+    pub c: usize,
+    pub hw: usize,
+    /// Normalised inputs `x̂`, `rows × c × hw`.
+    pub xhat: Vec<f32>,
+    /// Errors, `rows × c × hw`.
+    pub delta: Vec<f32>,
+}
+
+/// EmbeddingBag (mean): `y_i = Σ_t w_it E[id_it]` with `w = mask / max(1, Σ mask)`.
+#[derive(Clone, Debug)]
+pub(crate) struct EmbCap {
+    pub vocab: usize,
+    pub dim: usize,
+    /// Tokens per row (padded).
+    pub len: usize,
+    /// Token ids, `rows × len`.
+    pub ids: Vec<usize>,
+    /// Weights `mask / count`, `rows × len` (0 on padding).
+    pub w: Vec<f32>,
+    /// Errors, `rows × dim`.
+    pub delta: Vec<f32>,
+}
+
+/// One selected layer's capture.
+#[derive(Clone, Debug)]
+pub(crate) enum LayerCap {
+    Linear(LinearCap),
+    Conv(ConvCap),
+    Bn(BnCap),
+    Emb(EmbCap),
+}
+
+/// Per-thread scratch for im2col and projections.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub a: Vec<f32>,
+    pub b: Vec<f32>,
+    pub c: Vec<f32>,
+}
+
+fn grow(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+    &mut v[..n]
+}
+
+impl LayerCap {
+    /// Number of parameters of the layer (weight then bias).
+    pub fn len(&self) -> usize {
+        match self {
+            LayerCap::Linear(c) => (c.d_in + c.bias as usize) * c.d_out,
+            LayerCap::Conv(c) => c.geom.c_out * (c.geom.k() + c.bias as usize),
+            LayerCap::Bn(c) => 2 * c.c,
+            LayerCap::Emb(c) => c.vocab * c.dim,
+        }
+    }
+
+    /// Writes example `i`'s gradient (canonical layout) into `out`.
+    pub fn write_row(&self, i: usize, out: &mut [f32], s: &mut Scratch) {
+        debug_assert_eq!(out.len(), self.len());
+        match self {
+            LayerCap::Linear(c) => {
+                let a = &c.a[i * c.d_in..(i + 1) * c.d_in];
+                let d = &c.delta[i * c.d_out..(i + 1) * c.d_out];
+                let (w, b) = out.split_at_mut(c.d_in * c.d_out);
+                outer(a, d, w);
+                if c.bias {
+                    b.copy_from_slice(d);
+                }
+            }
+            LayerCap::Conv(c) => {
+                let g = &c.geom;
+                let (k, l) = (g.k(), g.l());
+                let p = grow(&mut s.a, k * l);
+                g.im2col(&c.x[i * g.in_len()..(i + 1) * g.in_len()], p);
+                let d = &c.delta[i * g.c_out * l..(i + 1) * g.c_out * l];
+                let (w, b) = out.split_at_mut(g.c_out * k);
+                // g_W = δ_i Pᵀ: [c_out × l] · [l × k].
+                sgemm(
+                    1.0,
+                    View::rm(d, g.c_out, l, l),
+                    View::rm(p, k, l, l).t(),
+                    0.0,
+                    w,
+                    k,
+                );
+                if c.bias {
+                    for (o, bo) in b.iter_mut().enumerate() {
+                        *bo = d[o * l..(o + 1) * l].iter().sum();
+                    }
+                }
+            }
+            LayerCap::Bn(c) => {
+                let n = c.c * c.hw;
+                let x = &c.xhat[i * n..(i + 1) * n];
+                let d = &c.delta[i * n..(i + 1) * n];
+                let (gamma, beta) = out.split_at_mut(c.c);
+                for ch in 0..c.c {
+                    let r = ch * c.hw..(ch + 1) * c.hw;
+                    gamma[ch] = dot(&d[r.clone()], &x[r.clone()]) as f32;
+                    beta[ch] = d[r].iter().sum();
+                }
+            }
+            LayerCap::Emb(c) => {
+                out.fill(0.0);
+                let d = &c.delta[i * c.dim..(i + 1) * c.dim];
+                for t in 0..c.len {
+                    let w = c.w[i * c.len + t];
+                    if w != 0.0 {
+                        let id = c.ids[i * c.len + t];
+                        axpy(w, d, &mut out[id * c.dim..(id + 1) * c.dim]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `out += Σ_r coef_r · g_{rows[r]}` (coefficients 1 when `coef` is `None`):
+    /// the gradient of a weighted sum of outputs, without materialising
+    /// per-example gradients (GGDA, Ley et al. 2024, eq. 1).
+    pub fn accumulate(
+        &self,
+        rows: &[usize],
+        coef: Option<&[f32]>,
+        out: &mut [f32],
+        s: &mut Scratch,
+    ) {
+        let cf = |r: usize| coef.map_or(1.0, |c| c[r]);
+        match self {
+            LayerCap::Linear(c) => {
+                let m = rows.len();
+                let a = grow(&mut s.a, m * c.d_in);
+                for (r, &i) in rows.iter().enumerate() {
+                    a[r * c.d_in..(r + 1) * c.d_in]
+                        .copy_from_slice(&c.a[i * c.d_in..(i + 1) * c.d_in]);
+                }
+                let d = grow(&mut s.b, m * c.d_out);
+                for (r, &i) in rows.iter().enumerate() {
+                    let src = &c.delta[i * c.d_out..(i + 1) * c.d_out];
+                    let k = cf(r);
+                    for (o, &v) in d[r * c.d_out..(r + 1) * c.d_out].iter_mut().zip(src) {
+                        *o = k * v;
+                    }
+                }
+                let (w, b) = out.split_at_mut(c.d_in * c.d_out);
+                // G_W += Aᵀ (diag(coef) Δ): [d_in × m] · [m × d_out].
+                sgemm(
+                    1.0,
+                    View::rm(a, m, c.d_in, c.d_in).t(),
+                    View::rm(d, m, c.d_out, c.d_out),
+                    1.0,
+                    w,
+                    c.d_out,
+                );
+                if c.bias {
+                    for r in 0..m {
+                        axpy(1.0, &d[r * c.d_out..(r + 1) * c.d_out], b);
+                    }
+                }
+            }
+            LayerCap::Conv(c) => {
+                let g = &c.geom;
+                let (k, l) = (g.k(), g.l());
+                let p = grow(&mut s.a, k * l);
+                let (w, b) = out.split_at_mut(g.c_out * k);
+                for (r, &i) in rows.iter().enumerate() {
+                    g.im2col(&c.x[i * g.in_len()..(i + 1) * g.in_len()], p);
+                    let d = &c.delta[i * g.c_out * l..(i + 1) * g.c_out * l];
+                    sgemm(
+                        cf(r),
+                        View::rm(d, g.c_out, l, l),
+                        View::rm(p, k, l, l).t(),
+                        1.0,
+                        w,
+                        k,
+                    );
+                    if c.bias {
+                        for (o, bo) in b.iter_mut().enumerate() {
+                            *bo += cf(r) * d[o * l..(o + 1) * l].iter().sum::<f32>();
+                        }
+                    }
+                }
+            }
+            LayerCap::Bn(_) | LayerCap::Emb(_) => {
+                let row = grow(&mut s.c, self.len());
+                let mut inner = Scratch::default();
+                for (r, &i) in rows.iter().enumerate() {
+                    self.write_row(i, row, &mut inner);
+                    axpy(cf(r), row, out);
+                }
+            }
+        }
+    }
+
+    /// `out[r] += g_{rows[r]} · v` for the layer's slice `v` of a direction.
+    pub fn dots(&self, rows: &[usize], v: &[f32], out: &mut [f64], s: &mut Scratch) {
+        debug_assert_eq!(v.len(), self.len());
+        match self {
+            LayerCap::Linear(c) => {
+                let m = rows.len();
+                let a = grow(&mut s.a, m * c.d_in);
+                for (r, &i) in rows.iter().enumerate() {
+                    a[r * c.d_in..(r + 1) * c.d_in]
+                        .copy_from_slice(&c.a[i * c.d_in..(i + 1) * c.d_in]);
+                }
+                // T = A V_W: [m × d_out]; g_i·v = (a_i V_W + v_b)·δ_i.
+                let t = grow(&mut s.b, m * c.d_out);
+                let (vw, vb) = v.split_at(c.d_in * c.d_out);
+                sgemm(
+                    1.0,
+                    View::rm(a, m, c.d_in, c.d_in),
+                    View::rm(vw, c.d_in, c.d_out, c.d_out),
+                    0.0,
+                    t,
+                    c.d_out,
+                );
+                for (r, &i) in rows.iter().enumerate() {
+                    let trow = &mut t[r * c.d_out..(r + 1) * c.d_out];
+                    if c.bias {
+                        axpy(1.0, vb, trow);
+                    }
+                    out[r] += dot(trow, &c.delta[i * c.d_out..(i + 1) * c.d_out]);
+                }
+            }
+            LayerCap::Conv(c) => {
+                let g = &c.geom;
+                let (k, l) = (g.k(), g.l());
+                let (vw, vb) = v.split_at(g.c_out * k);
+                let p = grow(&mut s.a, k * l);
+                let t = grow(&mut s.b, g.c_out * l);
+                for (r, &i) in rows.iter().enumerate() {
+                    g.im2col(&c.x[i * g.in_len()..(i + 1) * g.in_len()], p);
+                    sgemm(
+                        1.0,
+                        View::rm(vw, g.c_out, k, k),
+                        View::rm(p, k, l, l),
+                        0.0,
+                        t,
+                        l,
+                    );
+                    let d = &c.delta[i * g.c_out * l..(i + 1) * g.c_out * l];
+                    let mut acc = dot(t, d);
+                    if c.bias {
+                        for (o, &bv) in vb.iter().enumerate() {
+                            acc += bv as f64
+                                * d[o * l..(o + 1) * l].iter().map(|&x| x as f64).sum::<f64>();
+                        }
+                    }
+                    out[r] += acc;
+                }
+            }
+            LayerCap::Bn(_) | LayerCap::Emb(_) => {
+                let row = grow(&mut s.c, self.len());
+                let mut inner = Scratch::default();
+                for (r, &i) in rows.iter().enumerate() {
+                    self.write_row(i, row, &mut inner);
+                    out[r] += dot(row, v);
+                }
+            }
+        }
+    }
+
+    /// Output-side width (`d_out`, `c_out`, embedding dim; BatchNorm: none).
+    pub fn out_width(&self) -> usize {
+        match self {
+            LayerCap::Linear(c) => c.d_out,
+            LayerCap::Conv(c) => c.geom.c_out,
+            LayerCap::Bn(c) => 2 * c.c,
+            LayerCap::Emb(c) => c.dim,
+        }
+    }
+
+    /// Input-side width including the bias's constant 1 (`d_in + 1`,
+    /// `c_in·kh·kw + 1`, vocabulary; BatchNorm: none).
+    pub fn in_width(&self) -> usize {
+        match self {
+            LayerCap::Linear(c) => c.d_in + c.bias as usize,
+            LayerCap::Conv(c) => c.geom.k() + c.bias as usize,
+            LayerCap::Bn(c) => 2 * c.c,
+            LayerCap::Emb(c) => c.vocab,
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! # wellspring-grad
+//!
+//! The gradient engine every attribution and selection method builds on.
+//! Everything takes a burn `&Device` and never names a backend.
+//!
+//! - [`OutputFn`]: what is differentiated per example — [`CrossEntropy`],
+//!   [`Mse`], [`TrakMargin`], [`CorrectProb`], [`Logit`].
+//! - [`GradEngine`] (built with [`GradParams`]): per-example gradients w.r.t. a
+//!   [`LayerSelection`] streamed as `n × p` f32 blocks with bounded memory
+//!   ([`GradEngine::per_sample`]), projected per-example gradients
+//!   ([`GradEngine::projected`]), sums and group gradients
+//!   ([`GradEngine::group`], GGDA), and the batch-of-one reference path
+//!   ([`GradEngine::per_sample_reference`]).
+//! - [`Projector`]s: [`Identity`], dense Gaussian/Rademacher
+//!   ([`DenseProjector`]) and the factored [`KroneckerProjector`].
+//! - Curvature: [`LinearOperator`] implemented by [`HessianOperator`],
+//!   [`GaussNewtonOperator`], [`EmpiricalFisher`], [`Damped`],
+//!   [`MatrixOperator`]; [`explicit_matrix`], [`explicit_gauss_newton`];
+//!   K-FAC factors and eigenbases ([`Kfac`]).
+//! - [`GradientStore`]: projected gradients on disk in checksummed `.npy`
+//!   shards with a JSON manifest; interrupted runs resume.
+//!
+//! ## How per-example gradients are computed
+//!
+//! One batched forward in evaluation mode adds a zero `require_grad` probe to
+//! every selected layer's output; one backward of `Σ_i f(z_i, y_i)` gives each
+//! example's backprop error `δ_i` as its row of the probe's gradient. With the
+//! layer inputs `a_i` recorded by the same hook, per-example gradients follow
+//! on the host:
+//!
+//! | layer | gradient of example `i` | how |
+//! | --- | --- | --- |
+//! | Linear | `[a_i; 1] ⊗ δ_i` | rank-1 outer product (AVX2 when available) |
+//! | Conv2d | `Σ_pos δ_i[:, pos] ⊗ patch_i[:, pos]`, bias `Σ_pos δ_i` | im2col + one GEMM per example |
+//! | BatchNorm2d | `γ: Σ_pos δ_i x̂_i`, `β: Σ_pos δ_i` (running statistics) | direct sums |
+//! | EmbeddingBag | `δ_i · mask/len` scattered to the used rows | scatter |
+//!
+//! Group gradients and weighted sums use `A_gᵀ Δ_g` GEMMs on the same
+//! factors; the Kronecker projection works on projected factors. The
+//! reference path ([`GradEngine::per_sample_reference`]) is a batch-of-one
+//! loop of plain autodiff on the parameters.
+
+#![warn(missing_docs)]
+
+mod caps;
+mod capture;
+pub mod curvature;
+mod engine;
+mod error;
+mod gemm;
+mod kernels;
+mod layout;
+mod output;
+mod params64;
+pub mod project;
+mod reference;
+mod store;
+
+pub use curvature::{
+    CurvatureParams, Damped, EmpiricalFisher, GaussNewtonOperator, HessianOperator, Kfac,
+    KfacFactors, KfacLabels, KfacParams, LinearOperator, LossContext, MatrixOperator,
+    explicit_gauss_newton, explicit_matrix,
+};
+pub use engine::{GradBlock, GradEngine, GradParams, Reduce, Rows};
+pub use error::{GradError, Result};
+pub use layout::{GradLayout, LayerSelection, LayerSlot};
+pub use output::{
+    CorrectProb, CrossEntropy, HostTarget, Logit, Mse, OutputFn, OutputSpec, TrakMargin,
+};
+pub use project::{
+    CHUNK_ROWS, DenseKind, DenseProjector, Identity, KronLayer, KronLayerKind, KroneckerProjector,
+    ProjectionSpec, Projector,
+};
+pub use store::{GradientStore, Manifest, ShardInfo, StoreParams, model_hash};
