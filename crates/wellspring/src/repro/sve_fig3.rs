@@ -5,7 +5,7 @@
 
 use wellspring_report::{BarChart, Cell, Report, ScatterChart, Table};
 
-use super::sve_select::{FMNIST_CNN, Method, load_pair, mean_std, seeds, stand_in_note};
+use super::sve_select::{FMNIST_CNN, Method, load_pair, mean_std, seeds, stand_in_note, quick_note};
 use super::sve_table4::{FRACTION, run_pair};
 use super::{ReproError, RunContext, Target};
 
@@ -97,7 +97,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         report = report.setting(format!("method.{}", m.label()), m.settings());
     }
     if ctx.quick {
-        report = report.note("Quick mode: 3000 training points, 5 epochs, one seed.");
+        report = report.note(quick_note(&[FMNIST_CNN]));
     }
     Ok(report)
 }

@@ -47,8 +47,8 @@ pub(super) const MNIST_MLP: Pair = Pair {
     name: "mnist-mlp",
     recipe: "mnist-mlp",
     dataset: DatasetName::Mnist,
-    train_n: (None, 5000),
-    epochs: (15, 8),
+    train_n: (None, 2000),
+    epochs: (15, 3),
     batch: 128,
     lr: 0.1,
     stands_in_for: "CIFAR-10 / ResNet-20",
@@ -59,8 +59,8 @@ pub(super) const FMNIST_CNN: Pair = Pair {
     name: "fmnist-cnn",
     recipe: "fmnist-cnn",
     dataset: DatasetName::FashionMnist,
-    train_n: (Some(20_000), 3000),
-    epochs: (10, 5),
+    train_n: (Some(20_000), 1000),
+    epochs: (10, 2),
     batch: 64,
     lr: 0.05,
     stands_in_for: "CIFAR-100 / ResNet-18",
@@ -72,7 +72,7 @@ pub(super) const OPTDIGITS_MLP: Pair = Pair {
     recipe: "optdigits-mlp",
     dataset: DatasetName::Optdigits,
     train_n: (None, 10_000),
-    epochs: (30, 12),
+    epochs: (30, 4),
     batch: 64,
     lr: 0.05,
     stands_in_for: "TinyImageNet / ResNet-50",
@@ -401,6 +401,24 @@ pub(super) fn mean_std(v: &[f64]) -> (f64, f64) {
 /// Number of seeds: 3 in a full run, 1 in quick mode.
 pub(super) fn seeds(ctx: &RunContext) -> usize {
     if ctx.quick { 1 } else { 3 }
+}
+
+/// The note a quick run carries: what was cut, from the pairs' own settings.
+pub(super) fn quick_note(pairs: &[Pair]) -> String {
+    let each: Vec<String> = pairs
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: first {} training points, {} epochs",
+                p.name, p.train_n.1, p.epochs.1
+            )
+        })
+        .collect();
+    format!(
+        "Quick mode ({}; one seed): a smoke test of the pipeline, too few steps for meaningful \
+         accuracies.",
+        each.join("; ")
+    )
 }
 
 /// The note every SVE selection report carries.

@@ -5,7 +5,7 @@
 use wellspring_report::{Cell, LineChart, Report, Table};
 
 use super::sve_select::{
-    FMNIST_CNN, Method, Outcome, PairData, load_pair, mean_std, outcome, seeds, stand_in_note,
+    FMNIST_CNN, Method, Outcome, PairData, load_pair, mean_std, outcome, seeds, stand_in_note, quick_note,
 };
 use super::{ReproError, RunContext, Target};
 
@@ -173,7 +173,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
              par from 10% on.",
         );
     if ctx.quick {
-        report = report.note("Quick mode: 3000 training points, 5 epochs, one seed.");
+        report = report.note(quick_note(&[FMNIST_CNN]));
     }
     Ok(report)
 }

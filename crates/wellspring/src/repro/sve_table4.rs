@@ -8,7 +8,7 @@ use wellspring_select::relative_error;
 
 use super::sve_select::{
     FMNIST_CNN, MNIST_MLP, Method, OPTDIGITS_MLP, Outcome, PairData, load_pair, mean_std, outcome,
-    seeds, stand_in_note,
+    seeds, stand_in_note, quick_note,
 };
 use super::{ReproError, RunContext, Target};
 
@@ -235,10 +235,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
              two tables swap the methods at 10%. Table 5 (RandE 70.3%) matches Table 4's 5.6.",
         );
     if ctx.quick {
-        report = report.note(
-            "Quick mode: 5000 MNIST / 3000 Fashion-MNIST training points, 8 / 5 / 12 epochs, one seed; \
-             too few steps for meaningful accuracies (a smoke test of the pipeline).",
-        );
+        report = report.note(quick_note(&[MNIST_MLP, FMNIST_CNN, OPTDIGITS_MLP]));
     }
     Ok(report)
 }
