@@ -34,6 +34,9 @@ enum Cmd {
     },
     /// Run wellspring's criterion benches and collect their medians into results/bench.md.
     Bench {
+        /// Run only this bench (`train_step`, `grad`, `attrib`, `select`); default all.
+        #[arg(value_name = "BENCH")]
+        only: Option<String>,
         /// Also save a criterion baseline under this name (default `main`).
         #[arg(long, num_args = 0..=1, default_missing_value = "main", value_name = "NAME")]
         save_baseline: Option<String>,
@@ -76,7 +79,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Reproduce(args) => reproduce(args),
         Cmd::FetchData { name, dir } => fetch_data(&name, dir),
-        Cmd::Bench { save_baseline } => run_bench(save_baseline),
+        Cmd::Bench { only, save_baseline } => run_bench(only, save_baseline),
         Cmd::Tidy => cargo(&["test", "-p", "wellspring", "--test", "tidy"]),
     }
 }
@@ -217,10 +220,13 @@ fn target_dir(root: &Path) -> PathBuf {
     }
 }
 
-fn run_bench(save_baseline: Option<String>) -> Result<()> {
+fn run_bench(only: Option<String>, save_baseline: Option<String>) -> Result<()> {
     // Only the criterion targets: libtest in the lib target would reject
-    // criterion's flags (and rerun the unit tests).
-    let mut args = vec!["bench", "-p", "wellspring", "--bench", "*"];
+    // criterion's flags (and rerun the unit tests). The dev profile is fully
+    // optimised (opt-level 3 everywhere) and already built by the tests;
+    // the bench profile would inherit `release` and rebuild burn (~10 min).
+    let which = only.as_deref().unwrap_or("*");
+    let mut args = vec!["bench", "--profile", "dev", "-p", "wellspring", "--bench", which];
     if let Some(name) = &save_baseline {
         args.extend(["--", "--save-baseline", name.as_str()]);
     }
