@@ -384,6 +384,8 @@ fn quickstart_runs_small() {
         "1",
     ]);
     assert!(out.contains("top-3") && out.contains("rps"), "{out}");
+    assert!(out.contains("tracin") && out.contains("trak"), "{out}");
+    assert!(out.contains("LDS") && out.contains("trak: LDS"), "{out}");
     assert!(dir.path().join("quickstart.md").is_file());
     assert!(dir.path().join("quickstart.json").is_file());
     assert!(dir.path().join("mnist_mlp.ckpt").is_file());

@@ -162,6 +162,8 @@ pub struct MethodInfo {
 }
 
 /// Declares the method modules and lists their registry entries, one line per file.
+pub(crate) mod grad_features;
+
 macro_rules! registry {
     ($($module:ident: [$($entry:ident),+ $(,)?]),* $(,)?) => {
         $(pub mod $module;)*
@@ -176,6 +178,9 @@ registry! {
     l2: [INFO],
     esvm: [INFO],
     rps: [INFO],
+    grad_dot: [DOT, COSINE],
+    tracin: [FINAL, CHECKPOINTS],
+    trak: [INFO],
     // Gradient methods (wellspring-grad) go here, one line per file:
     // grad-dot, grad-cos, tracin, tracin-cp, if-explicit, if-cg, if-lissa,
     // if-arnoldi, if-sketch, kfac, ekfac, datainf, trak.

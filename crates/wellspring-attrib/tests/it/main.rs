@@ -1,6 +1,7 @@
 //! Integration tests of wellspring-attrib (one binary to save link time), on
 //! a small MLP trained on real MNIST.
 
+mod gradient;
 mod grouping;
 mod methods;
 mod rps;
@@ -47,6 +48,9 @@ pub struct Fixture {
     pub train: Dataset,
     pub test: Dataset,
     pub model: Model,
+    /// Checkpoints after epochs 4 and 8 (TracInCP).
+    pub checkpoints: Vec<wellspring_models::Checkpoint>,
+    pub train_config: TrainConfig,
 }
 
 pub fn fixture() -> &'static Fixture {
@@ -68,6 +72,7 @@ pub fn fixture() -> &'static Fixture {
             .lr(0.05)
             .schedule(Schedule::Cosine { min_lr: 0.0 })
             .seed(0)
+            .checkpoint_every(Some(4))
             .check()
             .expect("valid train config");
         let out = train(model, &train_set, None, &tc, &cpu(), None).expect("training runs");
@@ -75,10 +80,14 @@ pub fn fixture() -> &'static Fixture {
             train: train_set,
             test,
             model: out.model,
+            checkpoints: out.checkpoints,
+            train_config: tc,
         }
     })
 }
 
 pub fn source() -> ModelSource {
     ModelSource::new(fixture().model.clone(), cpu())
+        .with_checkpoints(fixture().checkpoints.clone())
+        .with_train_config(fixture().train_config.clone())
 }

@@ -1,0 +1,189 @@
+//! Projected gradient features shared by the first-order gradient methods
+//! (Grad-Dot/Cos, TracIn(CP), TRAK): a [`GradFeaturizer`] wraps one model's
+//! [`GradEngine`] and projector, and [`grad_err`] lifts the grad crate's
+//! errors into [`AttribError`].
+
+use std::sync::Arc;
+
+use wellspring_core::{Dataset, Grouping};
+use wellspring_grad::{GradEngine, GradError, OutputFn, Projector, Reduce};
+use wellspring_models::Model;
+use wellspring_models::burn_types::Device;
+
+use crate::error::{AttribError, Result};
+use crate::projection::ProjectionSpec;
+
+/// Gradient values buffered before a dense projection of test rows (64 MiB).
+const PROJECT_BLOCK_VALUES: usize = 1 << 24;
+
+/// Maps a gradient-engine error onto [`AttribError`], keeping data and model
+/// errors as they are (they already name the input).
+pub(crate) fn grad_err(method: &str) -> impl Fn(GradError) -> AttribError + '_ {
+    move |e| match e {
+        GradError::Core(c) => AttribError::Core(c),
+        GradError::Model(m) => AttribError::Model(m),
+        other => AttribError::Solver {
+            solver: format!("{method} gradients"),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// The grad crate's projection for `spec` with `seed`.
+pub(crate) fn grad_spec(spec: ProjectionSpec, seed: u64) -> wellspring_grad::ProjectionSpec {
+    use wellspring_grad::ProjectionSpec as G;
+    match spec {
+        ProjectionSpec::Identity => G::Identity,
+        ProjectionSpec::Gaussian { dim } => G::Gaussian { dim, seed },
+        ProjectionSpec::Rademacher { dim } => G::Rademacher { dim, seed },
+        ProjectionSpec::Kronecker { dim } => G::Kronecker { dim, seed },
+    }
+}
+
+/// Per-example (and per-group) projected gradients `P ∇_θ f(z)` of one model.
+#[derive(Debug)]
+pub(crate) struct GradFeaturizer {
+    engine: GradEngine,
+    /// Batch-of-one engine for test points: a test point's features must not
+    /// depend on which other points share its batch (kernel blocking changes
+    /// the rounding), so chunked attribution is bit-identical to one shot.
+    single: GradEngine,
+    proj: Box<dyn Projector>,
+    method: &'static str,
+}
+
+impl GradFeaturizer {
+    /// Gradients of `output` w.r.t. every parameter of `model`, projected by
+    /// `spec` seeded with `seed`.
+    pub(crate) fn new(
+        method: &'static str,
+        model: &Model,
+        device: &Device,
+        output: Arc<dyn OutputFn>,
+        spec: ProjectionSpec,
+        seed: u64,
+    ) -> Result<Self> {
+        let engine = GradEngine::params()
+            .output_arc(output.clone())
+            .batch_size(256)
+            .block_rows(64)
+            .build(model, device)
+            .map_err(grad_err(method))?;
+        let single = GradEngine::params()
+            .output_arc(output)
+            .batch_size(1)
+            .block_rows(1)
+            .build(model, device)
+            .map_err(grad_err(method))?;
+        let proj = grad_spec(spec, seed).build(engine.layout()).map_err(|e| {
+            AttribError::invalid_param(format!("{method}.projection"), spec, e.to_string())
+        })?;
+        Ok(Self {
+            engine,
+            single,
+            proj,
+            method,
+        })
+    }
+
+    /// Width of a feature row.
+    pub(crate) fn dim(&self) -> usize {
+        self.proj.output_dim()
+    }
+
+    /// Row-major `n × dim` projected per-example gradients of every row of `data`.
+    pub(crate) fn features(&self, data: &Dataset) -> Result<Vec<f32>> {
+        self.engine
+            .projected_matrix(data, 0..data.len(), self.proj.as_ref())
+            .map_err(grad_err(self.method))
+    }
+
+    /// Row-major `n_groups × dim` projected group gradients `P Σ_{i∈g} ∇f_i`
+    /// (GGDA, Ley et al. 2024, eq. 1), batched `A_gᵀ Δ_g` products of the
+    /// grad crate, never per-example gradients.
+    pub(crate) fn group_features(&self, data: &Dataset, grouping: &Grouping) -> Result<Vec<f32>> {
+        self.engine
+            .group(data, grouping, Reduce::Sum, Some(self.proj.as_ref()))
+            .map_err(grad_err(self.method))
+    }
+
+    /// Like [`GradFeaturizer::features`], one point at a time, so each row is
+    /// independent of the rest of `data` (for test sets, which callers chunk).
+    pub(crate) fn point_features(&self, data: &Dataset) -> Result<Vec<f32>> {
+        if self.proj.as_kronecker().is_some() {
+            // projected straight from each point's factors
+            return self
+                .single
+                .projected_matrix(data, 0..data.len(), self.proj.as_ref())
+                .map_err(grad_err(self.method));
+        }
+        // Materialise batch-of-one gradients, project them in blocks: a dense
+        // projection reads all of its p × k matrix per call, and its output
+        // per row does not depend on the block.
+        let (p, k, n) = (self.single.dim(), self.dim(), data.len());
+        let rows = (PROJECT_BLOCK_VALUES / p.max(1)).clamp(1, n.max(1));
+        let mut out = vec![0.0f32; n * k];
+        let mut buf: Vec<f32> = Vec::with_capacity(rows * p);
+        let mut done = 0;
+        let mut flush = |buf: &mut Vec<f32>, done: &mut usize| -> Result<()> {
+            let r = buf.len() / p.max(1);
+            self.proj
+                .project(r, buf, &mut out[*done * k..(*done + r) * k])
+                .map_err(grad_err(self.method))?;
+            *done += r;
+            buf.clear();
+            Ok(())
+        };
+        let mut first_err = None;
+        self.single
+            .per_sample(data, 0..n, |b| {
+                buf.extend_from_slice(b.values);
+                if buf.len() >= rows * p {
+                    flush(&mut buf, &mut done).map_err(|e| {
+                        first_err = Some(e);
+                        wellspring_grad::GradError::unsupported("projection", "failed")
+                    })?;
+                }
+                Ok(())
+            })
+            .map_err(|e| first_err.take().unwrap_or_else(|| grad_err(self.method)(e)))?;
+        if !buf.is_empty() {
+            flush(&mut buf, &mut done)?;
+        }
+        Ok(out)
+    }
+
+    /// The output function's per-example values `f(z_i)`.
+    pub(crate) fn outputs(&self, data: &Dataset) -> Result<Vec<f32>> {
+        self.engine
+            .outputs(data, 0..data.len())
+            .map_err(grad_err(self.method))
+    }
+}
+
+/// Squared row norms of a row-major `rows × dim` matrix, in f64.
+pub(crate) fn row_sq_norms(m: &[f32], dim: usize) -> Vec<f64> {
+    m.chunks(dim.max(1))
+        .map(|r| r.iter().map(|&v| v as f64 * v as f64).sum())
+        .collect()
+}
+
+/// With every group a single point, the point of each group in group order:
+/// group scores then come from the per-point features, which are exactly the
+/// singleton group gradients (and bit-identical to per-point scores).
+pub(crate) fn singleton_order(grouping: &Grouping) -> Option<Vec<usize>> {
+    grouping
+        .groups()
+        .iter()
+        .map(|g| (g.len() == 1).then(|| g[0]))
+        .collect()
+}
+
+/// Rows `order` of a row-major `· × dim` matrix.
+pub(crate) fn permute_rows(m: &[f32], dim: usize, order: &[usize]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(order.len() * dim);
+    for &i in order {
+        out.extend_from_slice(&m[i * dim..(i + 1) * dim]);
+    }
+    out
+}

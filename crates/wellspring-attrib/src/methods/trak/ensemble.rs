@@ -1,0 +1,224 @@
+//! TRAK's ensemble (Park et al. 2023, §3.2 and App. C): `M` models, each
+//! trained from its own initialisation on its own random `α`-fraction of the
+//! training set, cached so that a rerun (or a concurrent process with the
+//! same cache) trains nothing twice.
+
+use rand::seq::SliceRandom;
+use wellspring_core::{Dataset, Subset, Targets, derive_seed, derive_seed_str, rng};
+use wellspring_models::{Model, TrainConfig, train as train_model};
+use wellspring_report::{Cache, CacheKey, ReportError};
+
+use crate::error::{AttribError, Result};
+use crate::signature::point_hash;
+use crate::source::ModelSource;
+
+/// Bumped whenever what a cached ensemble member means changes.
+const ENSEMBLE_FORMAT: u32 = 1;
+
+/// Settings of [`train_ensemble`]: how many models, on what fraction of the
+/// training set, from which seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnsembleParams {
+    models: usize,
+    alpha: f64,
+    seed: u64,
+}
+
+impl EnsembleParams {
+    /// `models` members on random halves (`α = 0.5`, TRAK's default), seed 0.
+    pub fn new(models: usize) -> Self {
+        Self {
+            models,
+            alpha: 0.5,
+            seed: 0,
+        }
+    }
+
+    /// Fraction of the training set each member trains on (`0 < α ≤ 1`).
+    pub fn alpha(mut self, alpha: f64) -> Self {
+        self.alpha = alpha;
+        self
+    }
+
+    /// Seed of the subsets, initialisations and shuffles.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Number of members.
+    pub fn models(&self) -> usize {
+        self.models
+    }
+
+    /// Checks `models ≥ 1` and `0 < α ≤ 1`.
+    pub fn check(&self) -> Result<()> {
+        if self.models == 0 {
+            return Err(AttribError::invalid_param(
+                "trak ensemble models",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if !(self.alpha > 0.0 && self.alpha <= 1.0) {
+            return Err(AttribError::invalid_param(
+                "trak ensemble alpha",
+                self.alpha,
+                "must be in (0, 1]",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The training subset of member `m`: the first `max(1, round(α n))` indices
+/// of a permutation drawn from `ChaCha8(derive_seed(derive_seed_str(seed,
+/// "trak-subset"), m))`, sorted.
+pub fn ensemble_subset(n: usize, p: &EnsembleParams, m: usize) -> Result<Subset> {
+    p.check()?;
+    if n == 0 {
+        return Err(AttribError::invalid_param(
+            "trak ensemble training set",
+            "0 points",
+            "cannot draw subsets of an empty training set",
+        ));
+    }
+    let size = ((p.alpha * n as f64).round() as usize).clamp(1, n);
+    let mut perm: Vec<usize> = (0..n).collect();
+    perm.shuffle(&mut rng(derive_seed(
+        derive_seed_str(p.seed, "trak-subset"),
+        m as u64,
+    )));
+    let mut idx = perm[..size].to_vec();
+    idx.sort_unstable();
+    Ok(Subset::new(idx, n)?)
+}
+
+/// A content fingerprint of a dataset (name, size, labels/targets, features).
+fn fingerprint(d: &Dataset) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |v: u64| {
+        for b in v.to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01B3);
+        }
+    };
+    d.name().bytes().for_each(|b| eat(b as u64));
+    eat(d.len() as u64);
+    match d.targets() {
+        Targets::Classes { labels, n_classes } => {
+            eat(*n_classes as u64);
+            labels.iter().for_each(|&l| eat(l as u64));
+        }
+        Targets::Regression { values, n_targets } => {
+            eat(*n_targets as u64);
+            values.iter().for_each(|v| eat(v.to_bits() as u64));
+        }
+    }
+    (0..d.len()).for_each(|i| eat(point_hash(d, i)));
+    format!("{h:016x}")
+}
+
+/// Wraps attribution errors so the cache can report its own.
+struct CacheFail(AttribError);
+
+impl From<ReportError> for CacheFail {
+    fn from(e: ReportError) -> Self {
+        CacheFail(AttribError::Solver {
+            solver: "trak ensemble cache".into(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+fn train_config(source: &ModelSource) -> Result<&TrainConfig> {
+    source.train_config.as_ref().ok_or_else(|| {
+        AttribError::unsupported(
+            "trak ensemble",
+            "the model source has no training configuration (ModelSource::with_train_config); \
+             ensemble members are trained with it",
+        )
+    })
+}
+
+/// Trains (or loads from `cache`) ensemble member `m` of [`train_ensemble`].
+///
+/// The member is `Model::new(source.model.config, derive_seed(derive_seed_str(seed,
+/// "trak-init"), m))` trained with the source's [`TrainConfig`] (its seed
+/// replaced by `derive_seed(derive_seed_str(seed, "trak-train"), m)`, no
+/// checkpoints) on [`ensemble_subset`]`(n, p, m)`. Members are independent,
+/// so callers may train them on several threads or processes at once; the
+/// cache writes each file atomically.
+pub fn ensemble_member(
+    source: &ModelSource,
+    train: &Dataset,
+    p: &EnsembleParams,
+    m: usize,
+    cache: Option<&Cache>,
+) -> Result<Model> {
+    p.check()?;
+    let base = train_config(source)?;
+    let mut cfg = base.clone();
+    cfg.seed = derive_seed(derive_seed_str(p.seed, "trak-train"), m as u64);
+    cfg.checkpoint_every = None;
+    let init_seed = derive_seed(derive_seed_str(p.seed, "trak-init"), m as u64);
+    let device = &source.device;
+    let fit = || -> Result<Model> {
+        let subset = ensemble_subset(train.len(), p, m)?;
+        let model = Model::new(source.model.config.clone(), init_seed, device)?;
+        Ok(train_model(model, train, Some(&subset), &cfg, device, None)?.model)
+    };
+    let Some(cache) = cache else {
+        return fit();
+    };
+    let key = CacheKey::new("trak-ensemble")
+        .field("format", &ENSEMBLE_FORMAT)
+        .field("version", env!("CARGO_PKG_VERSION"))
+        .field("data", &fingerprint(train))
+        .field("model", &source.model.config)
+        .field("train_config", &cfg)
+        .field("alpha", &p.alpha)
+        .field("seed", &p.seed)
+        .field("member", &m)
+        .field("device", &format!("{device:?}"));
+    let path = cache
+        .get_or_create_file(&key, "ckpt", |tmp| -> std::result::Result<(), CacheFail> {
+            let model = fit().map_err(CacheFail)?;
+            model
+                .save(tmp)
+                .map_err(|e| CacheFail(AttribError::Model(e)))
+        })
+        .map_err(|e| e.0)?;
+    Ok(Model::load(&path, device)?)
+}
+
+/// Trains TRAK's `M` ensemble members (Park et al. 2023, §3.2: models on
+/// random `α`-subsets, default `α = 0.5`) with the source's training
+/// configuration, members `0..M` in order, each cached in `cache` when given
+/// (see [`ensemble_member`] for the seeds). Put the result into
+/// [`ModelSource::with_ensemble`] and fit [`super::TrakParams`] with
+/// `models(M)`. Member `m` does not depend on `M`, so the first 10 members of
+/// a 50-model ensemble are those of a 10-model one (and come from the cache).
+///
+/// ```no_run
+/// # fn demo(source: wellspring_attrib::ModelSource, train: wellspring_core::Dataset,
+/// #         cache: wellspring_report::Cache) -> wellspring_attrib::Result<()> {
+/// use wellspring_attrib::methods::trak::{EnsembleParams, TrakParams, train_ensemble};
+/// use wellspring_attrib::Attributor;
+/// let models = train_ensemble(&source, &train, &EnsembleParams::new(10).seed(7), Some(&cache))?;
+/// let source = source.with_ensemble(models);
+/// let fitted = TrakParams::new().models(10).fit(&source, &train)?;
+/// # Ok(()) }
+/// ```
+pub fn train_ensemble(
+    source: &ModelSource,
+    train: &Dataset,
+    p: &EnsembleParams,
+    cache: Option<&Cache>,
+) -> Result<Vec<Model>> {
+    p.check()?;
+    train_config(source)?;
+    (0..p.models)
+        .map(|m| ensemble_member(source, train, p, m, cache))
+        .collect()
+}

@@ -1,0 +1,427 @@
+//! TRAK (Park et al. 2023; FiMO §4.3.4, TRAK-M) with GGDA group scores.
+//!
+//! For each of `M` models `θ_m`, with `f(z) = log p_y − log(1 − p_y)` the
+//! margin output and `P` a random projection (default Rademacher to 512
+//! dimensions, TRAK's projector; Gaussian, Kronecker or identity on request):
+//!
+//! ```text
+//! Φ_m = [P ∇_θ f(z_i; θ_m)]_i            (n × k training features)
+//! K_m = (Φ_mᵀ Φ_m + λ I)⁻¹               (λ = lambda · tr(Φ_mᵀΦ_m)/k)
+//! Q_m = diag(1 − p_y(z_i; θ_m))
+//! τ(z_i, z_j) = (1/M) Σ_m φ_m(z_j) K_m φ_m(z_i)ᵀ (1 − p_y(z_i; θ_m))
+//! ```
+//!
+//! the ensemble average of TRAK's eq. (6)–(7). `Q` is applied per model
+//! (dattri averages `Q` over the models separately; the two agree for
+//! `M = 1`), which keeps the score linear in the weighted gradients
+//! `q_i ∇f(z_i)` so that group scores are exact sums.
+//! The damping `λ` is relative to the mean eigenvalue so that `K_m` exists
+//! when `n < k`; TRAK itself uses an unregularised least-squares inverse.
+//!
+//! Sign: `τ > 0` means training on `z_i` raises the test point's correct-class
+//! margin, i.e. helps. Self-influence: `τ(z_i, z_i)`.
+//!
+//! Models: with [`ModelSource::ensemble`] empty the only model is
+//! [`ModelSource::model`] (TRAK-M with `M = 1`, FiMO's setting); otherwise the
+//! first `M` ensemble members are used and fewer than `M` is an error.
+//! [`train_ensemble`] trains them on random `α`-subsets.
+//!
+//! Group scores (GGDA, Ley et al. 2024, §4): `φ_m(z_i) q_i` is replaced by the
+//! batched group gradient `P ∇ Σ_{i∈g} sg(q_i) f(z_i; θ_m)` of the
+//! `Q`-weighted margin ([`QWeightedMargin`], `q` held constant), so group
+//! scores equal summed point scores up to rounding, and singleton groups
+//! give the per-point scores exactly.
+
+mod ensemble;
+
+pub use ensemble::{EnsembleParams, ensemble_member, ensemble_subset, train_ensemble};
+
+use std::sync::Arc;
+
+use burn::tensor::Tensor;
+use burn::tensor::activation::sigmoid;
+use nalgebra::DMatrix;
+use wellspring_grad::{OutputFn, OutputSpec};
+use wellspring_models::Target;
+use wellspring_core::{Dataset, Grouping, ScoreMatrix, Targets};
+use wellspring_grad::TrakMargin;
+use wellspring_models::Model;
+
+use super::grad_dot::check_projection;
+use super::grad_features::{GradFeaturizer, permute_rows, singleton_order};
+use super::{MethodInfo, OptionReader};
+use crate::blocks::{by_test_blocks, check_self};
+use crate::dense::{dot, gemm_abt};
+use crate::error::{AttribError, Result};
+use crate::projection::ProjectionSpec;
+use crate::signature::DataSignature;
+use crate::source::ModelSource;
+use crate::traits::{Attributor, DynAttributor, FittedAttributor, check_grouping};
+
+/// TRAK's default projection.
+pub const DEFAULT_TRAK_PROJECTION: ProjectionSpec = ProjectionSpec::Rademacher { dim: 512 };
+
+/// Largest feature width TRAK inverts (`k × k` f64 = 512 MiB).
+pub const MAX_TRAK_DIM: usize = 8192;
+
+/// Parameters of TRAK.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrakParams {
+    models: usize,
+    lambda: f64,
+    projection: ProjectionSpec,
+    seed: u64,
+}
+
+impl Default for TrakParams {
+    /// One model, Rademacher-512, relative damping `1e-3`, seed 0.
+    fn default() -> Self {
+        Self {
+            models: 1,
+            lambda: 1e-3,
+            projection: DEFAULT_TRAK_PROJECTION,
+            seed: 0,
+        }
+    }
+}
+
+impl TrakParams {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of models `M` (≥ 1).
+    pub fn models(mut self, m: usize) -> Self {
+        self.models = m;
+        self
+    }
+
+    /// Damping relative to the mean eigenvalue of `ΦᵀΦ` (≥ 0).
+    pub fn lambda(mut self, lambda: f64) -> Self {
+        self.lambda = lambda;
+        self
+    }
+
+    /// The gradient projection.
+    pub fn projection(mut self, p: ProjectionSpec) -> Self {
+        self.projection = p;
+        self
+    }
+
+    /// Seed of the projection (shared by every model, as in TRAK).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Checks `M ≥ 1`, `λ ≥ 0` and the projection.
+    pub fn check(&self) -> Result<()> {
+        if self.models == 0 {
+            return Err(AttribError::invalid_param("trak.models", 0, "must be at least 1"));
+        }
+        if !self.lambda.is_finite() || self.lambda < 0.0 {
+            return Err(AttribError::invalid_param(
+                "trak.lambda",
+                self.lambda,
+                "must be finite and >= 0",
+            ));
+        }
+        check_projection("trak", self.projection)
+    }
+
+    fn pick_models<'a>(&self, source: &'a ModelSource) -> Result<Vec<&'a Model>> {
+        if source.ensemble.is_empty() {
+            if self.models == 1 {
+                return Ok(vec![&source.model]);
+            }
+        } else if source.ensemble.len() >= self.models {
+            return Ok(source.ensemble[..self.models].iter().collect());
+        }
+        Err(AttribError::invalid_param(
+            "trak.models",
+            self.models,
+            format!(
+                "the model source has {} ensemble models (ModelSource::with_ensemble; \
+                 trak::train_ensemble trains them)",
+                source.ensemble.len()
+            ),
+        ))
+    }
+}
+
+/// TRAK's margin times `1 − p_y`, the latter held constant (detached):
+/// its gradient is `(1 − p_y) ∇ margin`, the `Q`-weighted TRAK feature, so
+/// batched group gradients of it are TRAK's group features.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QWeightedMargin;
+
+impl OutputFn for QWeightedMargin {
+    fn name(&self) -> String {
+        "trak-margin-q-weighted".into()
+    }
+    /// The margin's spec: this function is never stored in a manifest.
+    fn spec(&self) -> OutputSpec {
+        OutputSpec::TrakMargin
+    }
+    fn forward(&self, logits: Tensor<2>, target: &Target) -> wellspring_grad::Result<Tensor<1>> {
+        let m = TrakMargin.forward(logits, target)?;
+        let q = sigmoid(m.clone().neg()).detach();
+        Ok(m * q)
+    }
+}
+
+/// One ensemble member's fitted state.
+#[derive(Debug)]
+struct Member {
+    feat: GradFeaturizer,
+    model: Model,
+    /// `K_m = (ΦᵀΦ + λI)⁻¹`, `k × k` (symmetric).
+    kinv: Vec<f32>,
+    /// `Q_m Φ K`, `n × k`.
+    phik: Vec<f32>,
+    /// `Φ`, `n × k` (for self-influence).
+    phi: Vec<f32>,
+}
+
+/// Fitted TRAK.
+#[derive(Debug)]
+pub struct Trak {
+    members: Vec<Member>,
+    /// `1 − p̄_i` per training point (mean over models).
+    q: Vec<f32>,
+    k: usize,
+    sig: DataSignature,
+    train: Dataset,
+    params: TrakParams,
+    device: wellspring_models::burn_types::Device,
+}
+
+/// `(ΦᵀΦ + λ tr(ΦᵀΦ)/k I)⁻¹` in f64 by Cholesky; a failed factorisation
+/// (rank-deficient Φ at λ = 0) retries with growing damping and a warning.
+fn damped_inverse(phi: &[f32], n: usize, k: usize, lambda: f64) -> Result<Vec<f32>> {
+    let m = DMatrix::<f64>::from_row_slice(n, k, &phi.iter().map(|&v| v as f64).collect::<Vec<_>>());
+    let gram = m.transpose() * &m;
+    let mean_eig = (gram.trace() / k as f64).max(f64::MIN_POSITIVE);
+    let mut rel = lambda;
+    for attempt in 0..8 {
+        let mut a = gram.clone();
+        for d in 0..k {
+            a[(d, d)] += rel * mean_eig;
+        }
+        if let Some(ch) = a.cholesky() {
+            let inv = ch.inverse();
+            if attempt > 0 {
+                eprintln!(
+                    "warning: trak: Phi^T Phi is singular at lambda = {lambda}; used lambda = {rel:e} (relative)"
+                );
+            }
+            // row-major (symmetric, so either order)
+            return Ok((0..k * k).map(|i| inv[(i / k, i % k)] as f32).collect());
+        }
+        rel = if rel == 0.0 { 1e-8 } else { rel * 100.0 };
+    }
+    Err(AttribError::Solver {
+        solver: "trak inverse".into(),
+        reason: format!("Phi^T Phi + lambda I not positive definite up to relative lambda {rel:e}"),
+    })
+}
+
+impl Attributor for TrakParams {
+    type Fitted = Trak;
+
+    fn fit(&self, source: &ModelSource, train: &Dataset) -> Result<Trak> {
+        self.check()?;
+        if let Targets::Regression { .. } = train.targets() {
+            return Err(AttribError::unsupported(
+                "trak",
+                format!("dataset {} is a regression set; TRAK's margin needs classes", train.name()),
+            ));
+        }
+        if train.is_empty() {
+            return Err(AttribError::mismatch(train.name(), "the training set is empty"));
+        }
+        let models = self.pick_models(source)?;
+        let n = train.len();
+        let mut members = Vec::with_capacity(models.len());
+        let mut q = vec![0.0f64; n];
+        for model in models {
+            let feat = GradFeaturizer::new(
+                "trak",
+                model,
+                &source.device,
+                Arc::new(TrakMargin),
+                self.projection,
+                self.seed,
+            )?;
+            let k = feat.dim();
+            if k > MAX_TRAK_DIM {
+                return Err(AttribError::invalid_param(
+                    "trak.projection",
+                    self.projection,
+                    format!(
+                        "{k} features would need a {k} x {k} inverse; project to at most \
+                         {MAX_TRAK_DIM} dimensions (default rademacher:512)"
+                    ),
+                ));
+            }
+            let phi = feat.features(train)?;
+            let kinv = damped_inverse(&phi, n, k, self.lambda)?;
+            let mut phik = vec![0.0f32; n * k];
+            gemm_abt(&phi, n, k, &kinv, k, &mut phik);
+            // 1 − p_y = sigmoid(−margin), in f32 as QWeightedMargin computes it
+            for (i, f) in feat.outputs(train)?.into_iter().enumerate() {
+                let qi = 1.0 / (1.0 + f.exp());
+                q[i] += qi as f64;
+                phik[i * k..(i + 1) * k].iter_mut().for_each(|v| *v *= qi);
+            }
+            members.push(Member {
+                feat,
+                model: model.clone(),
+                kinv,
+                phik,
+                phi,
+            });
+        }
+        let m = members.len() as f64;
+        Ok(Trak {
+            k: members[0].feat.dim(),
+            members,
+            q: q.iter().map(|v| (v / m) as f32).collect(),
+            sig: DataSignature::of(train),
+            train: train.clone(),
+            params: self.clone(),
+            device: source.device.clone(),
+        })
+    }
+}
+
+impl Trak {
+    /// Number of ensemble models `M`.
+    pub fn n_models(&self) -> usize {
+        self.members.len()
+    }
+
+    /// `1 − p̄_i`, TRAK's `Q` diagonal averaged over the models, per training point.
+    pub fn q(&self) -> &[f32] {
+        &self.q
+    }
+
+    /// Scores of rows `rows_m` (per model `n_rows × k`, already weighted by
+    /// `Q_m` and multiplied by `K_m`), averaged over models, for the test points.
+    fn scores(&self, rows: &[&[f32]], n_rows: usize, test: &[Vec<f32>], n_test: usize) -> Result<ScoreMatrix> {
+        let k = self.k;
+        let inv_m = 1.0 / self.members.len() as f32;
+        by_test_blocks("trak", n_rows, n_test, |c0, cols| {
+            let mut acc = vec![0.0f32; cols * n_rows];
+            let mut buf = vec![0.0f32; cols * n_rows];
+            for (m, r) in rows.iter().enumerate() {
+                gemm_abt(&test[m][c0 * k..(c0 + cols) * k], cols, k, r, n_rows, &mut buf);
+                acc.iter_mut().zip(&buf).for_each(|(a, b)| *a += b);
+            }
+            acc.iter_mut().for_each(|v| *v *= inv_m);
+            Ok(acc)
+        })
+    }
+
+    fn test_features(&self, test: &Dataset) -> Result<Vec<Vec<f32>>> {
+        self.sig.check(test)?;
+        self.members.iter().map(|m| m.feat.point_features(test)).collect()
+    }
+}
+
+impl FittedAttributor for Trak {
+    fn name(&self) -> &str {
+        "trak"
+    }
+
+    fn n_train(&self) -> usize {
+        self.q.len()
+    }
+
+    fn attribute(&self, test: &Dataset) -> Result<ScoreMatrix> {
+        let tf = self.test_features(test)?;
+        let rows: Vec<&[f32]> = self.members.iter().map(|m| m.phik.as_slice()).collect();
+        self.scores(&rows, self.n_train(), &tf, test.len())
+    }
+
+    fn self_attribute(&self) -> Result<Vec<f32>> {
+        let k = self.k;
+        let inv_m = 1.0 / self.members.len() as f32;
+        let out: Vec<f32> = (0..self.n_train())
+            .map(|i| {
+                let s: f32 = self
+                    .members
+                    .iter()
+                    .map(|m| dot(&m.phi[i * k..(i + 1) * k], &m.phik[i * k..(i + 1) * k]))
+                    .sum();
+                s * inv_m
+            })
+            .collect();
+        check_self("trak", &out)?;
+        Ok(out)
+    }
+
+    /// GGDA group scores from batched group gradients of the margin.
+    fn attribute_groups(&self, grouping: &Grouping, test: &Dataset) -> Result<ScoreMatrix> {
+        check_grouping(grouping, self.n_train())?;
+        let tf = self.test_features(test)?;
+        let (k, g) = (self.k, grouping.n_groups());
+        if let Some(order) = singleton_order(grouping) {
+            let rows: Vec<Vec<f32>> = self
+                .members
+                .iter()
+                .map(|m| permute_rows(&m.phik, k, &order))
+                .collect();
+            let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+            return self.scores(&refs, g, &tf, test.len());
+        }
+        let rows: Vec<Vec<f32>> = self
+            .members
+            .iter()
+            .map(|m| {
+                let weighted = GradFeaturizer::new(
+                    "trak",
+                    &m.model,
+                    &self.device,
+                    Arc::new(QWeightedMargin),
+                    self.params.projection,
+                    self.params.seed,
+                )?;
+                let gf = weighted.group_features(&self.train, grouping)?;
+                let mut gk = vec![0.0f32; g * k];
+                gemm_abt(&gf, g, k, &m.kinv, k, &mut gk);
+                Ok(gk)
+            })
+            .collect::<Result<_>>()?;
+        let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        self.scores(&refs, g, &tf, test.len())
+    }
+}
+
+fn build(r: &mut OptionReader<'_>) -> Result<Box<dyn DynAttributor>> {
+    let mut p = TrakParams::new()
+        .projection(r.projection().unwrap_or(DEFAULT_TRAK_PROJECTION))
+        .seed(r.seed());
+    if let Some(m) = r.get::<usize>("models")? {
+        p = p.models(m);
+    }
+    if let Some(l) = r.get::<f64>("lambda")? {
+        p = p.lambda(l);
+    }
+    p.check()?;
+    Ok(Box::new(p))
+}
+
+/// Registry entry.
+pub(crate) const INFO: MethodInfo = MethodInfo {
+    name: "trak",
+    description: "TRAK: projected margin gradients, (Phi^T Phi + lambda I)^-1, Q = 1 - p, ensembled over M models",
+    paper: "Park et al. 2023 (TRAK), eqs. 6-7; FiMO TRAK-M",
+    uses_gradients: true,
+    params: &[
+        ("models", "ensemble size M (default 1: the source model; more need ModelSource::ensemble)"),
+        ("lambda", "damping relative to the mean eigenvalue of Phi^T Phi (default 1e-3)"),
+    ],
+    build,
+};
