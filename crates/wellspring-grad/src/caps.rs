@@ -233,6 +233,49 @@ impl LayerCap {
         }
     }
 
+    /// `out += scale · Σ_{i ∈ rows} g_i` for a contiguous range of captured
+    /// rows (GGDA, Ley et al. 2024, eq. 1). A Linear layer's factors are read
+    /// in place, so the group gradient is one GEMM `scale · A_gᵀ Δ_g` straight
+    /// into `out`, with no copies or temporaries; other layers go through
+    /// [`LayerCap::accumulate`].
+    pub fn accumulate_range(
+        &self,
+        rows: std::ops::Range<usize>,
+        scale: f32,
+        out: &mut [f32],
+        s: &mut Scratch,
+    ) {
+        match self {
+            LayerCap::Linear(c) => {
+                let m = rows.len();
+                if m == 0 {
+                    return;
+                }
+                let a = &c.a[rows.start * c.d_in..rows.end * c.d_in];
+                let d = &c.delta[rows.start * c.d_out..rows.end * c.d_out];
+                let (w, b) = out.split_at_mut(c.d_in * c.d_out);
+                sgemm(
+                    scale,
+                    View::rm(a, m, c.d_in, c.d_in).t(),
+                    View::rm(d, m, c.d_out, c.d_out),
+                    1.0,
+                    w,
+                    c.d_out,
+                );
+                if c.bias {
+                    for row in d.chunks_exact(c.d_out) {
+                        axpy(scale, row, b);
+                    }
+                }
+            }
+            _ => {
+                let local: Vec<usize> = rows.collect();
+                let coef = (scale != 1.0).then(|| vec![scale; local.len()]);
+                self.accumulate(&local, coef.as_deref(), out, s);
+            }
+        }
+    }
+
     /// `out[r] += g_{rows[r]} · v` for the layer's slice `v` of a direction.
     pub fn dots(&self, rows: &[usize], v: &[f32], out: &mut [f64], s: &mut Scratch) {
         debug_assert_eq!(v.len(), self.len());

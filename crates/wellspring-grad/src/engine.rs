@@ -510,35 +510,38 @@ impl GradEngine {
         order.sort_by_key(|&i| assign[i]);
         let slots = self.layout.slots();
         self.for_each_batch(data, &order, |_, batch, cap| {
-            let mut lists: Vec<(usize, Vec<usize>)> = Vec::new();
+            // Sorted rows make each group a contiguous run of the batch.
+            let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
             for (r, &i) in batch.iter().enumerate() {
                 let g = assign[i];
-                match lists.last_mut() {
-                    Some((lg, v)) if *lg == g => v.push(r),
-                    _ => lists.push((g, vec![r])),
+                match runs.last_mut() {
+                    Some((lg, rr)) if *lg == g => rr.end = r + 1,
+                    _ => runs.push((g, r..r + 1)),
                 }
             }
-            let updates: Vec<(usize, Vec<f32>)> = lists
-                .par_iter()
-                .map_init(Scratch::default, |s, (g, local)| {
-                    let mut row = vec![0.0f32; p];
-                    let coef_v;
-                    let coef = match reduce {
-                        Reduce::Sum => None,
-                        Reduce::Mean => {
-                            coef_v = vec![1.0 / sizes[*g] as f32; local.len()];
-                            Some(coef_v.as_slice())
-                        }
-                    };
-                    for (slot, layer) in slots.iter().zip(&cap.layers) {
-                        layer.accumulate(local, coef, &mut row[slot.range()], s);
-                    }
-                    (*g, row)
-                })
-                .collect();
-            for (g, row) in updates {
-                crate::kernels::axpy(1.0, &row, &mut out[g * p..(g + 1) * p]);
+            // One task per (group, layer), each owning its disjoint slice of
+            // `out`, so the GEMMs write in place and spread over the threads.
+            let mut group_rows: Vec<Option<&mut [f32]>> = out.chunks_mut(p).map(Some).collect();
+            let mut tasks: Vec<(usize, Range<usize>, f32, &mut [f32])> = Vec::new();
+            for (g, rr) in runs {
+                let scale = match reduce {
+                    Reduce::Sum => 1.0,
+                    Reduce::Mean => 1.0 / sizes[g] as f32,
+                };
+                let mut rest = group_rows[g]
+                    .take()
+                    .expect("a group is one contiguous run per batch");
+                for (l, slot) in slots.iter().enumerate() {
+                    let (part, tail) = rest.split_at_mut(slot.desc.len);
+                    rest = tail;
+                    tasks.push((l, rr.clone(), scale, part));
+                }
             }
+            tasks
+                .into_par_iter()
+                .for_each_init(Scratch::default, |s, (l, rr, scale, part)| {
+                    cap.layers[l].accumulate_range(rr, scale, part, s);
+                });
             Ok(())
         })?;
         match proj {

@@ -30,6 +30,10 @@ use crate::layout::{GradLayout, LayerSelection};
 use crate::output::{CrossEntropy, Mse};
 use crate::project::KroneckerProjector;
 
+/// Running sums of one layer's factors: `Σ a aᵀ`, `Σ δ δᵀ`, input width,
+/// output width, positions per example.
+type FactorSums = (Vec<f64>, Vec<f64>, usize, usize, usize);
+
 /// Which label the backprop error `δ` of the K-FAC `S` factor uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KfacLabels {
@@ -200,7 +204,7 @@ impl KfacParams {
         }
         .build(model, device)?;
         let layout = engine.layout().clone();
-        let mut acc: Vec<(Vec<f64>, Vec<f64>, usize, usize, usize)> = Vec::new();
+        let mut acc: Vec<FactorSums> = Vec::new();
         engine.for_each_batch(data, &idx, |_, _, cap| {
             for (l, layer) in cap.layers.iter().enumerate() {
                 let (a, s, positions) = layer_factors(layer)?;

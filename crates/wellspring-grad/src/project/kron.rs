@@ -104,7 +104,7 @@ fn gaussian(seed: u64, stream: &str, n: usize, scale: f32) -> Vec<f32> {
 
 fn split(k: usize, out_width: usize) -> (usize, usize) {
     let cap = out_width.min((k as f64).sqrt().floor() as usize).max(1);
-    let k_d = (1..=cap).rev().find(|d| k % d == 0).unwrap_or(1);
+    let k_d = (1..=cap).rev().find(|&d| k.is_multiple_of(d)).unwrap_or(1);
     (k / k_d, k_d)
 }
 

@@ -48,6 +48,7 @@ targets![
     sve_table3,
     sve_table4,
     sve_table5,
+    sve_fig2,
     sve_fig3
 ];
 

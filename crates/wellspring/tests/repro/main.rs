@@ -8,6 +8,7 @@ use wellspring::repro::{RunContext, RunOutput, run_target};
 use wellspring_report::{Cache, Progress};
 
 mod selection;
+mod sparsity;
 
 /// Runs `name` with `--quick` settings into `dir` and returns what it wrote,
 /// after checking that the markdown, JSON and at least one SVG exist.
