@@ -79,7 +79,10 @@ fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Reproduce(args) => reproduce(args),
         Cmd::FetchData { name, dir } => fetch_data(&name, dir),
-        Cmd::Bench { only, save_baseline } => run_bench(only, save_baseline),
+        Cmd::Bench {
+            only,
+            save_baseline,
+        } => run_bench(only, save_baseline),
         Cmd::Tidy => cargo(&["test", "-p", "wellspring", "--test", "tidy"]),
     }
 }
@@ -226,7 +229,15 @@ fn run_bench(only: Option<String>, save_baseline: Option<String>) -> Result<()> 
     // optimised (opt-level 3 everywhere) and already built by the tests;
     // the bench profile would inherit `release` and rebuild burn (~10 min).
     let which = only.as_deref().unwrap_or("*");
-    let mut args = vec!["bench", "--profile", "dev", "-p", "wellspring", "--bench", which];
+    let mut args = vec![
+        "bench",
+        "--profile",
+        "dev",
+        "-p",
+        "wellspring",
+        "--bench",
+        which,
+    ];
     if let Some(name) = &save_baseline {
         args.extend(["--", "--save-baseline", name.as_str()]);
     }
