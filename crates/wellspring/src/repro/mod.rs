@@ -48,11 +48,16 @@ targets![
     sve_table3,
     sve_table4,
     sve_table5,
+    sve_table1,
+    sve_table2,
+    sve_fig7,
+    sve_fig1,
     sve_fig2,
     sve_fig3
 ];
 
 pub mod recipes;
+mod sve_exemplars;
 mod sve_select;
 
 /// Every registered target, in display order.

@@ -7,6 +7,7 @@ use std::path::Path;
 use wellspring::repro::{RunContext, RunOutput, run_target};
 use wellspring_report::{Cache, Progress};
 
+mod exemplars;
 mod selection;
 mod sparsity;
 
