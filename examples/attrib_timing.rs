@@ -2,8 +2,9 @@
 //! for the dev profile (optimised) where a second release build of burn is
 //! too costly:
 //!
-//!     cargo run -p wellspring --example attrib_timing
+//!     cargo run -p wellspring --example attrib_timing [METHOD ...]
 //!
+//! (method names restrict the table to those methods).
 //! Prints, per gradient method: fit seconds, attribute seconds (500 test
 //! points), and for the group methods fit + attribute_groups (100 groups)
 //! and the attribution-stage speedup over per-point scoring.
@@ -28,6 +29,8 @@ fn main() {
     let mut cases: Vec<(&str, Option<ProjectionSpec>)> =
         gradient_methods().into_iter().map(|m| (m, None)).collect();
     cases.push(("trak", Some(ProjectionSpec::Kronecker { dim: 512 })));
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    cases.retain(|(name, _)| only.is_empty() || only.iter().any(|o| o == name));
     for (name, proj) in cases {
         let label = match proj {
             Some(p) => format!("{name} ({p})"),

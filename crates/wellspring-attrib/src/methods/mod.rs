@@ -181,6 +181,7 @@ registry! {
     grad_dot: [DOT, COSINE],
     tracin: [FINAL, CHECKPOINTS],
     trak: [INFO],
+    influence: [EXPLICIT, CG, LISSA, ARNOLDI, SKETCH],
     // Gradient methods (wellspring-grad) go here, one line per file:
     // grad-dot, grad-cos, tracin, tracin-cp, if-explicit, if-cg, if-lissa,
     // if-arnoldi, if-sketch, kfac, ekfac, datainf, trak.

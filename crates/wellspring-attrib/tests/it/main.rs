@@ -3,6 +3,7 @@
 
 mod gradient;
 mod grouping;
+mod influence;
 mod methods;
 mod rps;
 mod sign;

@@ -1,0 +1,247 @@
+//! The curvature of the influence-function family in the projected gradient
+//! space `g ↦ P g` (FiMO eq. 10 without its second term; Martens 2010).
+//!
+//! Gauss-Newton: `C = (1/n) Σ_i J̃_iᵀ H_i J̃_i` with `J̃_i = P ∂z_i/∂θ` the
+//! projected logit Jacobian (`c × k`, one projected-gradient pass per logit)
+//! and `H_i = ∂²ℓ_i/∂z_i²` the loss's logit Hessian. Each `H_i` is
+//! eigendecomposed (`c × c`) and `J̃_iᵀ H_i J̃_i = Σ_r u_r u_rᵀ` with
+//! `u_r = √μ_r J̃_iᵀ v_r`; rows with `μ_r ≤ 10⁻⁸` are dropped (for a
+//! confident softmax most of the `c` rows vanish), so `C = UᵀU / n` with
+//! `U` a few rows per example. With the identity projection this is the
+//! exact Gauss-Newton matrix, which for logistic regression is the Hessian.
+//!
+//! Hessian: the explicit parameter-space Hessian of the mean training loss
+//! from the grad crate's Hessian-vector products (central differences of f64
+//! gradients), one product per parameter: identity projection and small
+//! models only. It may be indefinite on a non-convex model; the solvers clip
+//! or stop on negative curvature.
+
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+use wellspring_core::{Dataset, Targets};
+use wellspring_grad::{CrossEntropy, CurvatureParams, Logit, Mse, explicit_matrix};
+use wellspring_models::Model;
+use wellspring_models::burn_types::Device;
+
+use super::super::grad_features::{GradFeaturizer, grad_err};
+use crate::error::{AttribError, Result};
+use crate::projection::ProjectionSpec;
+use crate::solvers::ihvp::CurvatureOp;
+
+/// Largest parameter count of the explicit Hessian variant (`p` Hessian-vector
+/// products and a `p × p` matrix).
+pub const MAX_HESSIAN_PARAMS: usize = 4096;
+
+/// Eigenvalues of a per-example logit Hessian at or below this are dropped.
+const ROW_EPS: f64 = 1e-8;
+
+/// Projected Gauss-Newton curvature: the rows `U` (row-major `rows × k`),
+/// where example `i` owns rows `offsets[i]..offsets[i + 1]`, and the full
+/// `C = UᵀU / n + l2 I` in f64.
+#[derive(Debug)]
+pub struct ProjectedGn {
+    u: Vec<f32>,
+    offsets: Vec<usize>,
+    k: usize,
+    l2: f64,
+    /// The full matrix `C`.
+    pub full: DMatrix<f64>,
+}
+
+impl ProjectedGn {
+    /// Builds `U` and `C` for `train` from `c` projected logit-gradient passes.
+    pub(crate) fn fit(
+        method: &'static str,
+        model: &Model,
+        device: &Device,
+        projection: ProjectionSpec,
+        seed: u64,
+        train: &Dataset,
+        l2: f64,
+    ) -> Result<Self> {
+        let c = model.n_outputs();
+        let n = train.len();
+        let logits = wellspring_models::predict_logits(model, train, device)?;
+        let loss = super::super::grad_dot::loss_output(train);
+        let mut jac: Vec<Vec<f32>> = Vec::with_capacity(c);
+        let mut k = 0;
+        for j in 0..c {
+            let feat = GradFeaturizer::new(
+                method,
+                model,
+                device,
+                std::sync::Arc::new(Logit(j)),
+                projection,
+                seed,
+            )?;
+            k = feat.dim();
+            jac.push(feat.features(train)?);
+        }
+        let rows: Vec<Vec<f32>> = (0..n)
+            .into_par_iter()
+            .map(|i| -> Result<Vec<f32>> {
+                let z: Vec<f64> = logits[i * c..(i + 1) * c]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect();
+                let mut h = vec![0.0f64; c * c];
+                let target = match train.targets() {
+                    Targets::Classes { labels, .. } => {
+                        wellspring_grad::HostTarget::Class(labels[i])
+                    }
+                    Targets::Regression { values, n_targets } => {
+                        wellspring_grad::HostTarget::Values(
+                            &values[i * n_targets..(i + 1) * n_targets],
+                        )
+                    }
+                };
+                loss.logit_hessian(&z, target, &mut h)
+                    .map_err(grad_err(method))?;
+                let hm = DMatrix::from_row_slice(c, c, &h);
+                let eig = nalgebra::SymmetricEigen::new((&hm + hm.transpose()) * 0.5);
+                let mut out = Vec::new();
+                for (r, &mu) in eig.eigenvalues.iter().enumerate() {
+                    if mu <= ROW_EPS {
+                        continue;
+                    }
+                    let s = mu.sqrt();
+                    let mut row = vec![0.0f64; k];
+                    for (cls, jc) in jac.iter().enumerate() {
+                        let w = s * eig.eigenvectors[(cls, r)];
+                        if w == 0.0 {
+                            continue;
+                        }
+                        for (o, &g) in row.iter_mut().zip(&jc[i * k..(i + 1) * k]) {
+                            *o += w * g as f64;
+                        }
+                    }
+                    out.extend(row.into_iter().map(|v| v as f32));
+                }
+                Ok(out)
+            })
+            .collect::<Result<_>>()?;
+        drop(jac);
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0);
+        let mut u = Vec::new();
+        for r in rows {
+            u.extend_from_slice(&r);
+            offsets.push(u.len() / k.max(1));
+        }
+        let full = gram(&u, k, n as f64, l2);
+        Ok(ProjectedGn {
+            u,
+            offsets,
+            k,
+            l2,
+            full,
+        })
+    }
+
+    /// Rows of `U` in total (about `n` times the effective rank per example).
+    pub fn rows(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0)
+    }
+}
+
+/// `UᵀU / n + l2 I` for row-major `U` (`rows × k`), accumulated by an f32
+/// GEMM and returned in f64.
+fn gram(u: &[f32], k: usize, n: f64, l2: f64) -> DMatrix<f64> {
+    let rows = u.len() / k.max(1);
+    let mut out = vec![0.0f32; k * k];
+    if rows > 0 && k > 0 {
+        // SAFETY: A = Uᵀ (k × rows): A[i, t] = u[t k + i]; B = U (rows × k):
+        // B[t, j] = u[t k + j]; C (k × k) row-major; all within the slices.
+        unsafe {
+            matrixmultiply::sgemm(
+                k,
+                rows,
+                k,
+                1.0,
+                u.as_ptr(),
+                1,
+                k as isize,
+                u.as_ptr(),
+                k as isize,
+                1,
+                0.0,
+                out.as_mut_ptr(),
+                k as isize,
+                1,
+            );
+        }
+    }
+    let mut m = DMatrix::<f64>::from_fn(k, k, |i, j| out[i * k + j] as f64 / n);
+    m = (&m + m.transpose()) * 0.5;
+    for d in 0..k {
+        m[(d, d)] += l2;
+    }
+    m
+}
+
+impl CurvatureOp for ProjectedGn {
+    fn dim(&self) -> usize {
+        self.k
+    }
+    fn n(&self) -> usize {
+        self.offsets.len() - 1
+    }
+    fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
+        &self.full * x
+    }
+    /// `(1/|B|) Σ_{i∈B} U_iᵀ U_i X + l2 X`.
+    fn apply_batch(&self, batch: &[usize], x: &DMatrix<f64>) -> DMatrix<f64> {
+        let k = self.k;
+        let idx: Vec<usize> = batch
+            .iter()
+            .flat_map(|&i| self.offsets[i]..self.offsets[i + 1])
+            .collect();
+        // Uᵀ of the batch rows, column-major: each row of U is copied
+        // sequentially into one column.
+        let mut ubt = DMatrix::<f64>::zeros(k, idx.len());
+        for (c, &r) in idx.iter().enumerate() {
+            for (o, &v) in ubt
+                .column_mut(c)
+                .iter_mut()
+                .zip(&self.u[r * k..(r + 1) * k])
+            {
+                *o = v as f64;
+            }
+        }
+        let y = ubt.tr_mul(x);
+        let mut out = ubt * y / batch.len().max(1) as f64;
+        out += x * self.l2;
+        out
+    }
+}
+
+/// The explicit Hessian of the mean training loss (plus `l2 I`) in the
+/// parameter space, for the identity projection on models with at most
+/// [`MAX_HESSIAN_PARAMS`] parameters.
+pub(crate) fn explicit_hessian(
+    method: &str,
+    model: &Model,
+    device: &Device,
+    train: &Dataset,
+    l2: f64,
+) -> Result<DMatrix<f64>> {
+    let params = match train.targets() {
+        Targets::Classes { .. } => CurvatureParams::new().loss(CrossEntropy),
+        Targets::Regression { .. } => CurvatureParams::new().loss(Mse),
+    }
+    .l2(l2);
+    let op = params
+        .hessian(model, train, 0..train.len(), device)
+        .map_err(grad_err(method))?;
+    let p = wellspring_grad::LinearOperator::dim(&op);
+    if p > MAX_HESSIAN_PARAMS {
+        return Err(AttribError::unsupported(
+            method,
+            format!(
+                "the explicit Hessian has {p} × {p} entries (limit {MAX_HESSIAN_PARAMS} parameters); \
+                 use curvature=gn, which works with any projection"
+            ),
+        ));
+    }
+    explicit_matrix(&op, true).map_err(grad_err(method))
+}
