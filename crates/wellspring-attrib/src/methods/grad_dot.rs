@@ -24,7 +24,7 @@
 //! App. F), computed straight from the per-layer factors; `identity` gives
 //! the exact FiMO eq. 6 at `n × p` memory.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 use wellspring_core::{Dataset, Grouping, ScoreMatrix, Targets};
@@ -139,12 +139,23 @@ impl Attributor for GradDotParams {
 }
 
 /// One model's share of a [`GradSimilarity`]: its featurizer, weight and the
-/// projected training gradients.
+/// projected training gradients (computed on first use: group scores from
+/// batched group gradients never need them).
 #[derive(Debug)]
 struct Part {
     feat: GradFeaturizer,
     weight: f64,
-    train: Vec<f32>,
+    train: OnceLock<Vec<f32>>,
+}
+
+impl Part {
+    fn train_rows(&self, train: &Dataset) -> Result<&[f32]> {
+        if let Some(t) = self.train.get() {
+            return Ok(t);
+        }
+        let t = self.feat.features(train)?;
+        Ok(self.train.get_or_init(|| t))
+    }
 }
 
 /// Fitted gradient similarity `Σ_c w_c g_c(z_i) · g_c(z_j)` over one or more
@@ -157,13 +168,14 @@ pub struct GradSimilarity {
     parts: Vec<Part>,
     n: usize,
     sig: DataSignature,
-    /// Kept for group gradients, which are taken at scoring time.
+    /// Kept for the lazy per-point features and for group gradients.
     train: Dataset,
 }
 
 impl GradSimilarity {
-    /// Fits on `models` (each with its weight `w_c`): projects every training
-    /// gradient of every model with the same seeded projection.
+    /// Fits on `models` (each with its weight `w_c`), all with the same seeded
+    /// projection. The per-point training gradients are projected on first
+    /// use (`attribute`, `self_attribute`, singleton groups).
     pub(crate) fn fit(
         name: &'static str,
         similarity: Similarity,
@@ -183,17 +195,20 @@ impl GradSimilarity {
             ));
         }
         if train.is_empty() {
-            return Err(AttribError::mismatch(train.name(), "the training set is empty"));
+            return Err(AttribError::mismatch(
+                train.name(),
+                "the training set is empty",
+            ));
         }
         let output = loss_output(train);
         let mut parts = Vec::with_capacity(models.len());
         for (model, weight) in models {
+            model.check_dataset(train)?;
             let feat = GradFeaturizer::new(name, model, device, output.clone(), projection, seed)?;
-            let train_feats = feat.features(train)?;
             parts.push(Part {
                 feat,
                 weight: *weight,
-                train: train_feats,
+                train: OnceLock::new(),
             });
         }
         Ok(Self {
@@ -218,7 +233,13 @@ impl GradSimilarity {
 
     /// Scores of `rows` row vectors (per model, row-major `n_rows × dim`) for test
     /// features `test` (per model, `n_test × dim`), test-major blocks.
-    fn scores(&self, rows: &[&[f32]], n_rows: usize, test: &[Vec<f32>], n_test: usize) -> Result<ScoreMatrix> {
+    fn scores(
+        &self,
+        rows: &[&[f32]],
+        n_rows: usize,
+        test: &[Vec<f32>],
+        n_test: usize,
+    ) -> Result<ScoreMatrix> {
         let d = self.dim();
         let (row_norms, test_norms) = match self.similarity {
             Similarity::Dot => (Vec::new(), Vec::new()),
@@ -228,18 +249,31 @@ impl GradSimilarity {
             let mut acc = vec![0.0f32; cols * n_rows];
             let mut buf = vec![0.0f32; cols * n_rows];
             for (c, part) in self.parts.iter().enumerate() {
-                gemm_abt(&test[c][c0 * d..(c0 + cols) * d], cols, d, rows[c], n_rows, &mut buf);
+                gemm_abt(
+                    &test[c][c0 * d..(c0 + cols) * d],
+                    cols,
+                    d,
+                    rows[c],
+                    n_rows,
+                    &mut buf,
+                );
                 let w = part.weight as f32;
                 acc.iter_mut().zip(&buf).for_each(|(a, b)| *a += w * b);
             }
             if self.similarity == Similarity::Cosine {
-                acc.par_chunks_mut(n_rows.max(1)).enumerate().for_each(|(j, col)| {
-                    let tn = test_norms[c0 + j].sqrt();
-                    for (v, rn) in col.iter_mut().zip(&row_norms) {
-                        let den = tn * rn.sqrt();
-                        *v = if den > TINY_NORM { (*v as f64 / den) as f32 } else { 0.0 };
-                    }
-                });
+                acc.par_chunks_mut(n_rows.max(1))
+                    .enumerate()
+                    .for_each(|(j, col)| {
+                        let tn = test_norms[c0 + j].sqrt();
+                        for (v, rn) in col.iter_mut().zip(&row_norms) {
+                            let den = tn * rn.sqrt();
+                            *v = if den > TINY_NORM {
+                                (*v as f64 / den) as f32
+                            } else {
+                                0.0
+                            };
+                        }
+                    });
             }
             Ok(acc)
         })
@@ -247,7 +281,10 @@ impl GradSimilarity {
 
     fn test_features(&self, test: &Dataset) -> Result<Vec<Vec<f32>>> {
         self.sig.check(test)?;
-        self.parts.iter().map(|p| p.feat.point_features(test)).collect()
+        self.parts
+            .iter()
+            .map(|p| p.feat.point_features(test))
+            .collect()
     }
 }
 
@@ -262,7 +299,11 @@ impl FittedAttributor for GradSimilarity {
 
     fn attribute(&self, test: &Dataset) -> Result<ScoreMatrix> {
         let tf = self.test_features(test)?;
-        let rows: Vec<&[f32]> = self.parts.iter().map(|p| p.train.as_slice()).collect();
+        let rows: Vec<&[f32]> = self
+            .parts
+            .iter()
+            .map(|p| p.train_rows(&self.train))
+            .collect::<Result<_>>()?;
         self.scores(&rows, self.n, &tf, test.len())
     }
 
@@ -272,13 +313,19 @@ impl FittedAttributor for GradSimilarity {
         let d = self.dim();
         let mut out = vec![0.0f64; self.n];
         for p in &self.parts {
-            for (o, s) in out.iter_mut().zip(row_sq_norms(&p.train, d)) {
+            for (o, s) in out
+                .iter_mut()
+                .zip(row_sq_norms(p.train_rows(&self.train)?, d))
+            {
                 *o += p.weight * s;
             }
         }
         let out: Vec<f32> = match self.similarity {
             Similarity::Dot => out.iter().map(|&v| v as f32).collect(),
-            Similarity::Cosine => out.iter().map(|&v| if v > 0.0 { 1.0 } else { 0.0 }).collect(),
+            Similarity::Cosine => out
+                .iter()
+                .map(|&v| if v > 0.0 { 1.0 } else { 0.0 })
+                .collect(),
         };
         check_self(self.name, &out)?;
         Ok(out)
@@ -294,7 +341,7 @@ impl FittedAttributor for GradSimilarity {
             .parts
             .iter()
             .map(|p| match &singles {
-                Some(order) => Ok(permute_rows(&p.train, d, order)),
+                Some(order) => Ok(permute_rows(p.train_rows(&self.train)?, d, order)),
                 None => p.feat.group_features(&self.train, grouping),
             })
             .collect::<Result<_>>()?;

@@ -29,6 +29,47 @@ use wellspring_core::rng;
 
 use crate::error::{AttribError, Result};
 
+/// `op(A) B` for column-major `A` (`Aᵀ` when `transpose_a`) through
+/// `matrixmultiply`'s packed kernel, which computes every entry the same
+/// way whatever the number of columns of `B`: a test vector's result does
+/// not depend on which other vectors share its block (chunked attribution
+/// is bit-identical to one shot; nalgebra's small-matrix path is not).
+pub fn matmul(a: &DMatrix<f64>, b: &DMatrix<f64>, transpose_a: bool) -> DMatrix<f64> {
+    let (ar, ac) = a.shape();
+    let (m, k, rsa, csa) = if transpose_a {
+        (ac, ar, ar as isize, 1)
+    } else {
+        (ar, ac, 1, ar as isize)
+    };
+    assert_eq!(k, b.nrows(), "matmul: inner dimensions differ");
+    let n = b.ncols();
+    let mut out = DMatrix::<f64>::zeros(m, n);
+    if m == 0 || n == 0 || k == 0 {
+        return out;
+    }
+    // SAFETY: strides address column-major A (ar × ac), B (k × n) and
+    // C (m × n), all within their buffers.
+    unsafe {
+        matrixmultiply::dgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            1,
+            k as isize,
+            0.0,
+            out.as_mut_ptr(),
+            1,
+            m as isize,
+        );
+    }
+    out
+}
+
 /// A symmetric curvature operator `C` on `R^k` whose products can be taken
 /// over all training points or over a minibatch of them.
 pub trait CurvatureOp: Sync {
@@ -51,10 +92,10 @@ impl CurvatureOp for DMatrix<f64> {
         1
     }
     fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
-        self * x
+        matmul(self, x, false)
     }
     fn apply_batch(&self, _: &[usize], x: &DMatrix<f64>) -> DMatrix<f64> {
-        self * x
+        matmul(self, x, false)
     }
 }
 

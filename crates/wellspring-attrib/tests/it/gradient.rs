@@ -340,8 +340,16 @@ fn group_scores_for_tracin_and_trak_track_point_sums() {
     let test = fx.test.select(&[0, 2, 6, 8]).unwrap();
     let assign: Vec<usize> = (0..fx.train.len()).map(|i| (i * 7) % 100).collect();
     let g = Grouping::from_assignment(&assign).unwrap();
-    for name in ["tracin", "trak"] {
-        let f = by_name(name, &MethodOptions::new().seed(2))
+    for (name, kernel) in [
+        ("tracin", None),
+        ("trak", Some("points")),
+        ("trak", Some("batched")),
+    ] {
+        let mut opts = MethodOptions::new().seed(2);
+        if let Some(k) = kernel {
+            opts = opts.param("group-kernel", k);
+        }
+        let f = by_name(name, &opts)
             .unwrap()
             .fit_dyn(&source(), &fx.train)
             .unwrap();
@@ -360,7 +368,10 @@ fn group_scores_for_tracin_and_trak_track_point_sums() {
         let vx: f64 = x.iter().map(|&a| (a as f64 - mx).powi(2)).sum();
         let vy: f64 = y.iter().map(|&b| (b as f64 - my).powi(2)).sum();
         let corr = cov / (vx * vy).sqrt();
-        eprintln!("{name}: group vs summed point scores, Pearson {corr:.4}");
-        assert!(corr > 0.99, "{name}: correlation {corr}");
+        eprintln!("{name} {kernel:?}: group vs summed point scores, Pearson {corr:.4}");
+        // GGDA's batched Fisher is an approximation of the per-point kernel
+        // (random groups here: 0.22 measured; GGDA pairs it with gradient-aligned groups)
+        let min = if kernel == Some("batched") { 0.1 } else { 0.99 };
+        assert!(corr > min, "{name} {kernel:?}: correlation {corr}");
     }
 }

@@ -26,7 +26,7 @@ use wellspring_models::burn_types::Device;
 use super::super::grad_features::{GradFeaturizer, grad_err};
 use crate::error::{AttribError, Result};
 use crate::projection::ProjectionSpec;
-use crate::solvers::ihvp::CurvatureOp;
+use crate::solvers::ihvp::{CurvatureOp, matmul};
 
 /// Largest parameter count of the explicit Hessian variant (`p` Hessian-vector
 /// products and a `p × p` matrix).
@@ -187,7 +187,7 @@ impl CurvatureOp for ProjectedGn {
         self.offsets.len() - 1
     }
     fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
-        &self.full * x
+        matmul(&self.full, x, false)
     }
     /// `(1/|B|) Σ_{i∈B} U_iᵀ U_i X + l2 X`.
     fn apply_batch(&self, batch: &[usize], x: &DMatrix<f64>) -> DMatrix<f64> {
@@ -208,8 +208,8 @@ impl CurvatureOp for ProjectedGn {
                 *o = v as f64;
             }
         }
-        let y = ubt.tr_mul(x);
-        let mut out = ubt * y / batch.len().max(1) as f64;
+        let y = matmul(&ubt, x, true);
+        let mut out = matmul(&ubt, &y, false) / batch.len().max(1) as f64;
         out += x * self.l2;
         out
     }

@@ -51,7 +51,7 @@ use crate::dense::gemm_abt;
 use crate::error::{AttribError, Result};
 use crate::projection::ProjectionSpec;
 use crate::signature::DataSignature;
-use crate::solvers::ihvp::{self, CgParams, CurvatureOp, LissaParams, SketchParams};
+use crate::solvers::ihvp::{self, CgParams, CurvatureOp, LissaParams, SketchParams, matmul};
 use crate::source::ModelSource;
 use crate::traits::{Attributor, DynAttributor, FittedAttributor, check_grouping};
 use curvature::ProjectedGn;
@@ -349,13 +349,13 @@ impl Influence {
         let k = self.dim();
         let b = DMatrix::<f64>::from_fn(k, m, |i, j| v[j * k + i] as f64);
         let x = match &self.inverse {
-            Inverse::Dense(inv) => inv * b,
+            Inverse::Dense(inv) => matmul(inv, &b, false),
             Inverse::LowRank { vectors, inv } => {
-                let mut coef = vectors.transpose() * b;
+                let mut coef = matmul(vectors, &b, true);
                 for (r, &w) in inv.iter().enumerate() {
                     coef.row_mut(r).scale_mut(w);
                 }
-                vectors * coef
+                matmul(vectors, &coef, false)
             }
             Inverse::Iterative(curv) => match self.solver {
                 IfSolver::Cg(p) => ihvp::cg(curv.op(), self.lambda, &b, p)?.0,

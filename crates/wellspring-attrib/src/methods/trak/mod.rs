@@ -28,24 +28,33 @@
 //!
 //! Group scores (GGDA, Ley et al. 2024, §4): `φ_m(z_i) q_i` is replaced by the
 //! batched group gradient `P ∇ Σ_{i∈g} sg(q_i) f(z_i; θ_m)` of the
-//! `Q`-weighted margin ([`QWeightedMargin`], `q` held constant), so group
-//! scores equal summed point scores up to rounding, and singleton groups
-//! give the per-point scores exactly.
+//! `Q`-weighted margin ([`QWeightedMargin`], `q` held constant). The kernel
+//! is, by default, the per-point `K_m` ([`GroupKernel::Points`]), so group
+//! scores equal summed point scores up to rounding; with `group-kernel=batched`
+//! it is GGDA's batched empirical Fisher `K_m = (Φ_GᵀΦ_G + λI)⁻¹` from the
+//! group gradients `Φ_G` of the margin (GGDA §4, `F̂^batched`): group scores
+//! then need `2M` batched group-gradient passes and no per-point gradient at
+//! all, which is where GGDA's speedup comes from, at a fidelity that depends
+//! on the grouping. Singleton groups give the per-point scores exactly either way.
+//!
+//! The per-point state (`Φ_m`, `K_m`, `Q_m`) is computed lazily on the first
+//! call that needs it, so fitting is cheap and a group-only workflow never
+//! pays for it.
 
 mod ensemble;
 
 pub use ensemble::{EnsembleParams, ensemble_member, ensemble_subset, train_ensemble};
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 use nalgebra::DMatrix;
-use wellspring_grad::{OutputFn, OutputSpec};
-use wellspring_models::Target;
 use wellspring_core::{Dataset, Grouping, ScoreMatrix, Targets};
 use wellspring_grad::TrakMargin;
+use wellspring_grad::{OutputFn, OutputSpec};
 use wellspring_models::Model;
+use wellspring_models::Target;
 
 use super::grad_dot::check_projection;
 use super::grad_features::{GradFeaturizer, permute_rows, singleton_order};
@@ -71,6 +80,22 @@ pub struct TrakParams {
     lambda: f64,
     projection: ProjectionSpec,
     seed: u64,
+    group_kernel: GroupKernel,
+}
+
+/// Which `K_m` group scores use (GGDA, Ley et al. 2024, §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupKernel {
+    /// GGDA's batched empirical Fisher: `K_m` from the group gradients
+    /// themselves, so no per-point gradient is ever computed. Its fidelity
+    /// depends on the grouping (GGDA §4: gradient-aligned groups); with
+    /// fewer groups than projected dimensions the kernel is rank-deficient
+    /// and the damping decides the null space.
+    Batched,
+    /// `K_m` from the per-point features (group scores then equal summed
+    /// point scores up to rounding), at the cost of the per-point pass (the
+    /// default).
+    Points,
 }
 
 impl Default for TrakParams {
@@ -81,6 +106,7 @@ impl Default for TrakParams {
             lambda: 1e-3,
             projection: DEFAULT_TRAK_PROJECTION,
             seed: 0,
+            group_kernel: GroupKernel::Points,
         }
     }
 }
@@ -115,10 +141,20 @@ impl TrakParams {
         self
     }
 
+    /// The kernel of group scores (default [`GroupKernel::Points`]).
+    pub fn group_kernel(mut self, g: GroupKernel) -> Self {
+        self.group_kernel = g;
+        self
+    }
+
     /// Checks `M ≥ 1`, `λ ≥ 0` and the projection.
     pub fn check(&self) -> Result<()> {
         if self.models == 0 {
-            return Err(AttribError::invalid_param("trak.models", 0, "must be at least 1"));
+            return Err(AttribError::invalid_param(
+                "trak.models",
+                0,
+                "must be at least 1",
+            ));
         }
         if !self.lambda.is_finite() || self.lambda < 0.0 {
             return Err(AttribError::invalid_param(
@@ -171,25 +207,35 @@ impl OutputFn for QWeightedMargin {
     }
 }
 
-/// One ensemble member's fitted state.
+/// One ensemble member's per-point state, computed on first use (group
+/// scores with [`GroupKernel::Batched`] never need it).
 #[derive(Debug)]
-struct Member {
-    feat: GradFeaturizer,
-    model: Model,
+struct PointState {
     /// `K_m = (ΦᵀΦ + λI)⁻¹`, `k × k` (symmetric).
     kinv: Vec<f32>,
     /// `Q_m Φ K`, `n × k`.
     phik: Vec<f32>,
     /// `Φ`, `n × k` (for self-influence).
     phi: Vec<f32>,
+    /// `1 − p_y(z_i; θ_m)`.
+    q: Vec<f32>,
 }
 
-/// Fitted TRAK.
+/// One ensemble member.
+#[derive(Debug)]
+struct Member {
+    feat: GradFeaturizer,
+    model: Model,
+    point: OnceLock<PointState>,
+}
+
+/// Fitted TRAK. The per-point training features are computed lazily, on the
+/// first call that needs them (`attribute`, `self_attribute`, singleton or
+/// [`GroupKernel::Points`] group scores).
 #[derive(Debug)]
 pub struct Trak {
     members: Vec<Member>,
-    /// `1 − p̄_i` per training point (mean over models).
-    q: Vec<f32>,
+    n: usize,
     k: usize,
     sig: DataSignature,
     train: Dataset,
@@ -200,7 +246,8 @@ pub struct Trak {
 /// `(ΦᵀΦ + λ tr(ΦᵀΦ)/k I)⁻¹` in f64 by Cholesky; a failed factorisation
 /// (rank-deficient Φ at λ = 0) retries with growing damping and a warning.
 fn damped_inverse(phi: &[f32], n: usize, k: usize, lambda: f64) -> Result<Vec<f32>> {
-    let m = DMatrix::<f64>::from_row_slice(n, k, &phi.iter().map(|&v| v as f64).collect::<Vec<_>>());
+    let m =
+        DMatrix::<f64>::from_row_slice(n, k, &phi.iter().map(|&v| v as f64).collect::<Vec<_>>());
     let gram = m.transpose() * &m;
     let mean_eig = (gram.trace() / k as f64).max(f64::MIN_POSITIVE);
     let mut rel = lambda;
@@ -235,17 +282,23 @@ impl Attributor for TrakParams {
         if let Targets::Regression { .. } = train.targets() {
             return Err(AttribError::unsupported(
                 "trak",
-                format!("dataset {} is a regression set; TRAK's margin needs classes", train.name()),
+                format!(
+                    "dataset {} is a regression set; TRAK's margin needs classes",
+                    train.name()
+                ),
             ));
         }
         if train.is_empty() {
-            return Err(AttribError::mismatch(train.name(), "the training set is empty"));
+            return Err(AttribError::mismatch(
+                train.name(),
+                "the training set is empty",
+            ));
         }
+        source.model.check_dataset(train)?;
         let models = self.pick_models(source)?;
-        let n = train.len();
         let mut members = Vec::with_capacity(models.len());
-        let mut q = vec![0.0f64; n];
         for model in models {
+            model.check_dataset(train)?;
             let feat = GradFeaturizer::new(
                 "trak",
                 model,
@@ -265,34 +318,43 @@ impl Attributor for TrakParams {
                     ),
                 ));
             }
-            let phi = feat.features(train)?;
-            let kinv = damped_inverse(&phi, n, k, self.lambda)?;
-            let mut phik = vec![0.0f32; n * k];
-            gemm_abt(&phi, n, k, &kinv, k, &mut phik);
-            // 1 − p_y = sigmoid(−margin), in f32 as QWeightedMargin computes it
-            for (i, f) in feat.outputs(train)?.into_iter().enumerate() {
-                let qi = 1.0 / (1.0 + f.exp());
-                q[i] += qi as f64;
-                phik[i * k..(i + 1) * k].iter_mut().for_each(|v| *v *= qi);
-            }
             members.push(Member {
                 feat,
                 model: model.clone(),
-                kinv,
-                phik,
-                phi,
+                point: OnceLock::new(),
             });
         }
-        let m = members.len() as f64;
         Ok(Trak {
             k: members[0].feat.dim(),
             members,
-            q: q.iter().map(|v| (v / m) as f32).collect(),
+            n: train.len(),
             sig: DataSignature::of(train),
             train: train.clone(),
             params: self.clone(),
             device: source.device.clone(),
         })
+    }
+}
+
+impl Member {
+    /// The per-point state, computed on first use.
+    fn point(&self, train: &Dataset, lambda: f64) -> Result<&PointState> {
+        if let Some(p) = self.point.get() {
+            return Ok(p);
+        }
+        let (n, k) = (train.len(), self.feat.dim());
+        let phi = self.feat.features(train)?;
+        let kinv = damped_inverse(&phi, n, k, lambda)?;
+        let mut phik = vec![0.0f32; n * k];
+        gemm_abt(&phi, n, k, &kinv, k, &mut phik);
+        // 1 − p_y = sigmoid(−margin), in f32 as QWeightedMargin computes it
+        let mut q = Vec::with_capacity(n);
+        for (i, f) in self.feat.outputs(train)?.into_iter().enumerate() {
+            let qi = 1.0 / (1.0 + f.exp());
+            q.push(qi);
+            phik[i * k..(i + 1) * k].iter_mut().for_each(|v| *v *= qi);
+        }
+        Ok(self.point.get_or_init(|| PointState { kinv, phik, phi, q }))
     }
 }
 
@@ -302,21 +364,52 @@ impl Trak {
         self.members.len()
     }
 
-    /// `1 − p̄_i`, TRAK's `Q` diagonal averaged over the models, per training point.
-    pub fn q(&self) -> &[f32] {
-        &self.q
+    /// `1 − p̄_i`, TRAK's `Q` diagonal averaged over the models, per training
+    /// point (computes the per-point state if it is not there yet).
+    pub fn q(&self) -> Result<Vec<f32>> {
+        let mut q = vec![0.0f64; self.n];
+        for m in &self.members {
+            for (a, &b) in q
+                .iter_mut()
+                .zip(&m.point(&self.train, self.params.lambda)?.q)
+            {
+                *a += b as f64;
+            }
+        }
+        let m = self.members.len() as f64;
+        Ok(q.iter().map(|v| (v / m) as f32).collect())
+    }
+
+    fn points(&self) -> Result<Vec<&PointState>> {
+        self.members
+            .iter()
+            .map(|m| m.point(&self.train, self.params.lambda))
+            .collect()
     }
 
     /// Scores of rows `rows_m` (per model `n_rows × k`, already weighted by
     /// `Q_m` and multiplied by `K_m`), averaged over models, for the test points.
-    fn scores(&self, rows: &[&[f32]], n_rows: usize, test: &[Vec<f32>], n_test: usize) -> Result<ScoreMatrix> {
+    fn scores(
+        &self,
+        rows: &[&[f32]],
+        n_rows: usize,
+        test: &[Vec<f32>],
+        n_test: usize,
+    ) -> Result<ScoreMatrix> {
         let k = self.k;
         let inv_m = 1.0 / self.members.len() as f32;
         by_test_blocks("trak", n_rows, n_test, |c0, cols| {
             let mut acc = vec![0.0f32; cols * n_rows];
             let mut buf = vec![0.0f32; cols * n_rows];
             for (m, r) in rows.iter().enumerate() {
-                gemm_abt(&test[m][c0 * k..(c0 + cols) * k], cols, k, r, n_rows, &mut buf);
+                gemm_abt(
+                    &test[m][c0 * k..(c0 + cols) * k],
+                    cols,
+                    k,
+                    r,
+                    n_rows,
+                    &mut buf,
+                );
                 acc.iter_mut().zip(&buf).for_each(|(a, b)| *a += b);
             }
             acc.iter_mut().for_each(|v| *v *= inv_m);
@@ -326,7 +419,10 @@ impl Trak {
 
     fn test_features(&self, test: &Dataset) -> Result<Vec<Vec<f32>>> {
         self.sig.check(test)?;
-        self.members.iter().map(|m| m.feat.point_features(test)).collect()
+        self.members
+            .iter()
+            .map(|m| m.feat.point_features(test))
+            .collect()
     }
 }
 
@@ -336,22 +432,23 @@ impl FittedAttributor for Trak {
     }
 
     fn n_train(&self) -> usize {
-        self.q.len()
+        self.n
     }
 
     fn attribute(&self, test: &Dataset) -> Result<ScoreMatrix> {
         let tf = self.test_features(test)?;
-        let rows: Vec<&[f32]> = self.members.iter().map(|m| m.phik.as_slice()).collect();
+        let points = self.points()?;
+        let rows: Vec<&[f32]> = points.iter().map(|p| p.phik.as_slice()).collect();
         self.scores(&rows, self.n_train(), &tf, test.len())
     }
 
     fn self_attribute(&self) -> Result<Vec<f32>> {
         let k = self.k;
         let inv_m = 1.0 / self.members.len() as f32;
+        let points = self.points()?;
         let out: Vec<f32> = (0..self.n_train())
             .map(|i| {
-                let s: f32 = self
-                    .members
+                let s: f32 = points
                     .iter()
                     .map(|m| dot(&m.phi[i * k..(i + 1) * k], &m.phik[i * k..(i + 1) * k]))
                     .sum();
@@ -369,9 +466,9 @@ impl FittedAttributor for Trak {
         let (k, g) = (self.k, grouping.n_groups());
         if let Some(order) = singleton_order(grouping) {
             let rows: Vec<Vec<f32>> = self
-                .members
+                .points()?
                 .iter()
-                .map(|m| permute_rows(&m.phik, k, &order))
+                .map(|p| permute_rows(&p.phik, k, &order))
                 .collect();
             let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
             return self.scores(&refs, g, &tf, test.len());
@@ -389,8 +486,17 @@ impl FittedAttributor for Trak {
                     self.params.seed,
                 )?;
                 let gf = weighted.group_features(&self.train, grouping)?;
+                let kinv = match self.params.group_kernel {
+                    GroupKernel::Points => m.point(&self.train, self.params.lambda)?.kinv.clone(),
+                    // GGDA's batched empirical Fisher from the (unweighted)
+                    // group gradients of the margin
+                    GroupKernel::Batched => {
+                        let phi_g = m.feat.group_features(&self.train, grouping)?;
+                        damped_inverse(&phi_g, g, k, self.params.lambda)?
+                    }
+                };
                 let mut gk = vec![0.0f32; g * k];
-                gemm_abt(&gf, g, k, &m.kinv, k, &mut gk);
+                gemm_abt(&gf, g, k, &kinv, k, &mut gk);
                 Ok(gk)
             })
             .collect::<Result<_>>()?;
@@ -409,6 +515,17 @@ fn build(r: &mut OptionReader<'_>) -> Result<Box<dyn DynAttributor>> {
     if let Some(l) = r.get::<f64>("lambda")? {
         p = p.lambda(l);
     }
+    match r.get::<String>("group-kernel")?.as_deref() {
+        None | Some("batched") => {}
+        Some("points") => p = p.group_kernel(GroupKernel::Points),
+        Some(other) => {
+            return Err(AttribError::invalid_param(
+                "trak.group-kernel",
+                other,
+                "expected batched (GGDA's batched Fisher) or points",
+            ));
+        }
+    }
     p.check()?;
     Ok(Box::new(p))
 }
@@ -420,8 +537,18 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
     paper: "Park et al. 2023 (TRAK), eqs. 6-7; FiMO TRAK-M",
     uses_gradients: true,
     params: &[
-        ("models", "ensemble size M (default 1: the source model; more need ModelSource::ensemble)"),
-        ("lambda", "damping relative to the mean eigenvalue of Phi^T Phi (default 1e-3)"),
+        (
+            "models",
+            "ensemble size M (default 1: the source model; more need ModelSource::ensemble)",
+        ),
+        (
+            "lambda",
+            "damping relative to the mean eigenvalue of Phi^T Phi (default 1e-3)",
+        ),
+        (
+            "group-kernel",
+            "batched (GGDA's batched Fisher, default) or points (K from per-point features)",
+        ),
     ],
     build,
 };
