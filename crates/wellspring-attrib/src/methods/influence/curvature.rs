@@ -138,6 +138,21 @@ impl ProjectedGn {
         })
     }
 
+    /// The Gram operator `C = UᵀU / rows + l2 I` of given rows, one row per
+    /// example: the empirical Fisher of projected loss gradients, or GGDA's
+    /// batched empirical Fisher when the rows are group gradients.
+    pub(crate) fn from_rows(u: Vec<f32>, k: usize, l2: f64) -> Self {
+        let n = u.len() / k.max(1);
+        let full = gram(&u, k, n.max(1) as f64, l2);
+        ProjectedGn {
+            u,
+            offsets: (0..=n).collect(),
+            k,
+            l2,
+            full,
+        }
+    }
+
     /// Rows of `U` in total (about `n` times the effective rank per example).
     pub fn rows(&self) -> usize {
         self.offsets.last().copied().unwrap_or(0)

@@ -13,9 +13,12 @@
 //! `C` is the curvature of the mean training loss in the projected gradient
 //! space (see [`curvature`]): the Gauss-Newton matrix (`curvature=gn`, the
 //! default; PSD, exact Hessian for logistic regression with the identity
-//! projection) or the explicit Hessian (`curvature=hessian`; identity
-//! projection, small models; indefinite on non-convex models, where negative
-//! curvature is clipped with a warning so no score is NaN). The default
+//! projection), the empirical Fisher `(1/n) Σ g_i g_iᵀ` (`curvature=fisher`,
+//! GGDA's "Inf. (Fisher)") or the explicit Hessian (`curvature=hessian`;
+//! identity projection, small models; indefinite on non-convex models, where
+//! negative curvature is clipped with a warning so no score is NaN). The
+//! curvature, its inverse and the training gradients are computed on first
+//! use, not in `fit`. The default
 //! projection is Kronecker-structured to 512 dimensions per layer (TracIn
 //! App. F), computed from the per-layer factors; `identity` gives the
 //! unprojected influence function. The damping `λ` is `damping-rel · tr(C)/k`
@@ -36,11 +39,15 @@
 //!
 //! Group scores (GGDA, Ley et al. 2024, §4) use batched group gradients
 //! `P Σ_{i∈g} ∇ℓ_i`: `score(g, j) = g_gᵀ (C + λI)⁻¹ g_j`; singleton groups give
-//! the per-point scores exactly.
+//! the per-point scores exactly. With `curvature=fisher, group-kernel=batched`
+//! `C` is GGDA's batched empirical Fisher of the group gradients, so group
+//! scores need no per-point gradient at all (GGDA's speedup).
 
 pub mod curvature;
 
 use nalgebra::DMatrix;
+use std::sync::OnceLock;
+
 use wellspring_core::{Dataset, Grouping, ScoreMatrix};
 
 use super::grad_dot::{DEFAULT_PROJECTION, check_projection, loss_output};
@@ -95,7 +102,12 @@ pub enum CurvatureKind {
     GaussNewton,
     /// Explicit Hessian (identity projection, small models).
     Hessian,
+    /// Empirical Fisher `(1/n) Σ g_i g_iᵀ` of the projected loss gradients
+    /// (GGDA's "Inf. (Fisher)"; Barshan et al. 2020).
+    Fisher,
 }
+
+pub use super::trak::GroupKernel;
 
 /// The damping `λ`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -114,6 +126,7 @@ pub struct InfluenceParams {
     damping: Damping,
     projection: ProjectionSpec,
     seed: u64,
+    group_kernel: GroupKernel,
 }
 
 impl InfluenceParams {
@@ -126,7 +139,16 @@ impl InfluenceParams {
             damping: Damping::Relative(0.01),
             projection: DEFAULT_PROJECTION,
             seed: 0,
+            group_kernel: GroupKernel::Points,
         }
+    }
+
+    /// The curvature of group scores: [`GroupKernel::Points`] (the per-point
+    /// curvature, default) or [`GroupKernel::Batched`] (GGDA's batched
+    /// empirical Fisher of the group gradients; needs `curvature=fisher`).
+    pub fn group_kernel(mut self, g: GroupKernel) -> Self {
+        self.group_kernel = g;
+        self
     }
 
     /// The curvature.
@@ -166,6 +188,13 @@ impl InfluenceParams {
                 format!("{m}.{key}"),
                 v,
                 "must be finite and >= 0",
+            ));
+        }
+        if self.group_kernel == GroupKernel::Batched && self.curvature != CurvatureKind::Fisher {
+            return Err(AttribError::invalid_param(
+                format!("{m}.group-kernel"),
+                "batched",
+                "GGDA's batched curvature is the batched empirical Fisher: use it with curvature=fisher",
             ));
         }
         if self.curvature == CurvatureKind::Hessian && self.projection != ProjectionSpec::Identity {
@@ -219,6 +248,9 @@ enum Inverse {
 impl Attributor for InfluenceParams {
     type Fitted = Influence;
 
+    /// Checks the parameters, the training set and the model; the curvature,
+    /// its inverse and the per-point training gradients are computed on first
+    /// use (group scores with `group-kernel=batched` never need them).
     fn fit(&self, source: &ModelSource, train: &Dataset) -> Result<Influence> {
         self.check()?;
         let name = self.solver.method();
@@ -229,6 +261,19 @@ impl Attributor for InfluenceParams {
             ));
         }
         let (model, device) = (&source.model, &source.device);
+        model.check_dataset(train)?;
+        if self.curvature == CurvatureKind::Hessian
+            && model.n_params() > curvature::MAX_HESSIAN_PARAMS
+        {
+            return Err(AttribError::unsupported(
+                name,
+                format!(
+                    "the explicit Hessian of {} parameters is too large (limit {}); use curvature=gn",
+                    model.n_params(),
+                    curvature::MAX_HESSIAN_PARAMS
+                ),
+            ));
+        }
         let l2 = if self.projection == ProjectionSpec::Identity {
             source
                 .train_config
@@ -238,30 +283,119 @@ impl Attributor for InfluenceParams {
         } else {
             0.0
         };
-        let curv = match self.curvature {
+        let feat = GradFeaturizer::new(
+            name,
+            model,
+            device,
+            loss_output(train),
+            self.projection,
+            self.seed,
+        )?;
+        Ok(Influence {
+            name,
+            params: self.clone(),
+            l2,
+            feat,
+            model: model.clone(),
+            device: device.clone(),
+            point: OnceLock::new(),
+            n: train.len(),
+            sig: DataSignature::of(train),
+            train: train.clone(),
+        })
+    }
+}
+
+/// A solved curvature: `λ` and `(C + λI)⁻¹`.
+#[derive(Debug)]
+struct Solved {
+    lambda: f64,
+    inverse: Inverse,
+}
+
+/// The per-point state: projected training gradients and the solved curvature.
+#[derive(Debug)]
+struct PointState {
+    train_feats: Vec<f32>,
+    solved: Solved,
+}
+
+/// A fitted influence function.
+#[derive(Debug)]
+pub struct Influence {
+    name: &'static str,
+    params: InfluenceParams,
+    l2: f64,
+    feat: GradFeaturizer,
+    model: wellspring_models::Model,
+    device: wellspring_models::burn_types::Device,
+    point: OnceLock<PointState>,
+    n: usize,
+    sig: DataSignature,
+    train: Dataset,
+}
+
+impl Influence {
+    /// The absolute damping `λ` of the per-point curvature (computes it on
+    /// first use).
+    pub fn lambda(&self) -> Result<f64> {
+        Ok(self.point()?.solved.lambda)
+    }
+
+    /// Projected gradient width `k`.
+    pub fn dim(&self) -> usize {
+        self.feat.dim()
+    }
+
+    fn point(&self) -> Result<&PointState> {
+        if let Some(p) = self.point.get() {
+            return Ok(p);
+        }
+        let (name, p) = (self.name, &self.params);
+        let train_feats = self.feat.features(&self.train)?;
+        let curv = match p.curvature {
             CurvatureKind::GaussNewton => Curv::Gn(ProjectedGn::fit(
                 name,
-                model,
-                device,
-                self.projection,
-                self.seed,
-                train,
-                l2,
+                &self.model,
+                &self.device,
+                p.projection,
+                p.seed,
+                &self.train,
+                self.l2,
             )?),
-            CurvatureKind::Hessian => {
-                Curv::Explicit(curvature::explicit_hessian(name, model, device, train, l2)?)
-            }
+            CurvatureKind::Fisher => Curv::Gn(ProjectedGn::from_rows(
+                train_feats.clone(),
+                self.dim(),
+                self.l2,
+            )),
+            CurvatureKind::Hessian => Curv::Explicit(curvature::explicit_hessian(
+                name,
+                &self.model,
+                &self.device,
+                &self.train,
+                self.l2,
+            )?),
         };
+        let solved = self.solve(curv)?;
+        Ok(self.point.get_or_init(|| PointState {
+            train_feats,
+            solved,
+        }))
+    }
+
+    /// Damps and inverts `curv` with the configured solver.
+    fn solve(&self, curv: Curv) -> Result<Solved> {
+        let (name, p) = (self.name, &self.params);
         let c = curv.matrix();
         let k = c.nrows();
-        let lambda = match self.damping {
+        let lambda = match p.damping {
             Damping::Absolute(v) => v,
             Damping::Relative(r) => r * c.trace().max(0.0) / k.max(1) as f64,
         };
-        let inverse = match self.solver {
+        let inverse = match p.solver {
             IfSolver::Explicit => Inverse::Dense(ihvp::explicit_inverse(c, lambda)?.0),
             IfSolver::Arnoldi { rank, iters } => {
-                let e = ihvp::lanczos_top(curv.op(), rank, iters, self.seed)?;
+                let e = ihvp::lanczos_top(curv.op(), rank, iters, p.seed)?;
                 let max = e.values.first().copied().unwrap_or(0.0).max(0.0);
                 let (mut vecs, mut inv) = (Vec::new(), Vec::new());
                 let mut dropped = 0;
@@ -290,65 +424,20 @@ impl Attributor for InfluenceParams {
                     inv,
                 }
             }
-            IfSolver::Sketch(p) => {
-                let (s, r) = ihvp::sketch(curv.op(), lambda, p)?;
-                Inverse::Dense(s * r)
+            IfSolver::Sketch(sp) => {
+                let (s, r) = ihvp::sketch(curv.op(), lambda, sp)?;
+                Inverse::Dense(matmul(&s, &r, false))
             }
             IfSolver::Cg(_) | IfSolver::Lissa(_) => Inverse::Iterative(curv),
         };
-        let feat = GradFeaturizer::new(
-            name,
-            model,
-            device,
-            loss_output(train),
-            self.projection,
-            self.seed,
-        )?;
-        let train_feats = feat.features(train)?;
-        Ok(Influence {
-            name,
-            solver: self.solver,
-            lambda,
-            feat,
-            train_feats,
-            inverse,
-            n: train.len(),
-            sig: DataSignature::of(train),
-            train: train.clone(),
-        })
-    }
-}
-
-/// A fitted influence function.
-#[derive(Debug)]
-pub struct Influence {
-    name: &'static str,
-    solver: IfSolver,
-    lambda: f64,
-    feat: GradFeaturizer,
-    train_feats: Vec<f32>,
-    inverse: Inverse,
-    n: usize,
-    sig: DataSignature,
-    train: Dataset,
-}
-
-impl Influence {
-    /// The absolute damping `λ` used.
-    pub fn lambda(&self) -> f64 {
-        self.lambda
-    }
-
-    /// Projected gradient width `k`.
-    pub fn dim(&self) -> usize {
-        self.feat.dim()
+        Ok(Solved { lambda, inverse })
     }
 
     /// `(C + λI)⁻¹ V` for row-major `V` (`m × k`), returned row-major `m × k`.
-    fn solve_rows(&self, v: &[f32], m: usize) -> Result<Vec<f32>> {
+    fn solve_rows(&self, solved: &Solved, v: &[f32], m: usize) -> Result<Vec<f32>> {
         let k = self.dim();
         let b = DMatrix::<f64>::from_fn(k, m, |i, j| v[j * k + i] as f64);
-        let x = match &self.inverse {
+        let x = match &solved.inverse {
             Inverse::Dense(inv) => matmul(inv, &b, false),
             Inverse::LowRank { vectors, inv } => {
                 let mut coef = matmul(vectors, &b, true);
@@ -357,9 +446,9 @@ impl Influence {
                 }
                 matmul(vectors, &coef, false)
             }
-            Inverse::Iterative(curv) => match self.solver {
-                IfSolver::Cg(p) => ihvp::cg(curv.op(), self.lambda, &b, p)?.0,
-                IfSolver::Lissa(p) => ihvp::lissa(curv.op(), self.lambda, &b, p)?.0,
+            Inverse::Iterative(curv) => match self.params.solver {
+                IfSolver::Cg(p) => ihvp::cg(curv.op(), solved.lambda, &b, p)?.0,
+                IfSolver::Lissa(p) => ihvp::lissa(curv.op(), solved.lambda, &b, p)?.0,
                 _ => unreachable!("only CG and LiSSA keep the curvature"),
             },
         };
@@ -381,11 +470,18 @@ impl Influence {
         Ok(out)
     }
 
-    fn scores(&self, rows: &[f32], n_rows: usize, test: &Dataset) -> Result<ScoreMatrix> {
+    /// Scores of `rows` (`n_rows × k`) against the test points with `solved`.
+    fn scores(
+        &self,
+        solved: &Solved,
+        rows: &[f32],
+        n_rows: usize,
+        test: &Dataset,
+    ) -> Result<ScoreMatrix> {
         self.sig.check(test)?;
         let k = self.dim();
         let tf = self.feat.point_features(test)?;
-        let x = self.solve_rows(&tf, test.len())?;
+        let x = self.solve_rows(solved, &tf, test.len())?;
         by_test_blocks(self.name, n_rows, test.len(), |c0, cols| {
             let mut out = vec![0.0f32; cols * n_rows];
             gemm_abt(&x[c0 * k..(c0 + cols) * k], cols, k, rows, n_rows, &mut out);
@@ -404,27 +500,30 @@ impl FittedAttributor for Influence {
     }
 
     fn attribute(&self, test: &Dataset) -> Result<ScoreMatrix> {
-        self.scores(&self.train_feats, self.n, test)
+        self.sig.check(test)?;
+        let p = self.point()?;
+        self.scores(&p.solved, &p.train_feats, self.n, test)
     }
 
     /// `g_iᵀ (C + λI)⁻¹ g_i`.
     fn self_attribute(&self) -> Result<Vec<f32>> {
         let k = self.dim();
-        let out: Vec<f32> = if self.n > k && matches!(self.inverse, Inverse::Iterative(_)) {
+        let p = self.point()?;
+        let out: Vec<f32> = if self.n > k && matches!(p.solved.inverse, Inverse::Iterative(_)) {
             // fewer solves: materialise (C + λI)⁻¹ from the k unit vectors
             let mut eye = vec![0.0f32; k * k];
             (0..k).for_each(|i| eye[i * k + i] = 1.0);
-            let inv = self.solve_rows(&eye, k)?;
+            let inv = self.solve_rows(&p.solved, &eye, k)?;
             let mut prod = vec![0.0f32; self.n * k];
-            gemm_abt(&self.train_feats, self.n, k, &inv, k, &mut prod);
+            gemm_abt(&p.train_feats, self.n, k, &inv, k, &mut prod);
             prod.chunks(k)
-                .zip(self.train_feats.chunks(k))
+                .zip(p.train_feats.chunks(k))
                 .map(|(a, b)| crate::dense::dot(a, b))
                 .collect()
         } else {
-            let x = self.solve_rows(&self.train_feats, self.n)?;
+            let x = self.solve_rows(&p.solved, &p.train_feats, self.n)?;
             x.chunks(k)
-                .zip(self.train_feats.chunks(k))
+                .zip(p.train_feats.chunks(k))
                 .map(|(a, b)| crate::dense::dot(a, b))
                 .collect()
         };
@@ -432,14 +531,26 @@ impl FittedAttributor for Influence {
         Ok(out)
     }
 
-    /// GGDA group scores from batched group gradients.
+    /// GGDA group scores from batched group gradients; with
+    /// `curvature=fisher, group-kernel=batched` the curvature is GGDA's
+    /// batched empirical Fisher of the group gradients, so no per-point
+    /// gradient is computed.
     fn attribute_groups(&self, grouping: &Grouping, test: &Dataset) -> Result<ScoreMatrix> {
         check_grouping(grouping, self.n)?;
-        let rows = match singleton_order(grouping) {
-            Some(order) => permute_rows(&self.train_feats, self.dim(), &order),
-            None => self.feat.group_features(&self.train, grouping)?,
-        };
-        self.scores(&rows, grouping.n_groups(), test)
+        self.sig.check(test)?;
+        if let Some(order) = singleton_order(grouping) {
+            let p = self.point()?;
+            let rows = permute_rows(&p.train_feats, self.dim(), &order);
+            return self.scores(&p.solved, &rows, grouping.n_groups(), test);
+        }
+        let rows = self.feat.group_features(&self.train, grouping)?;
+        if self.params.group_kernel == GroupKernel::Batched {
+            let curv = Curv::Gn(ProjectedGn::from_rows(rows.clone(), self.dim(), self.l2));
+            let solved = self.solve(curv)?;
+            return self.scores(&solved, &rows, grouping.n_groups(), test);
+        }
+        let p = self.point()?;
+        self.scores(&p.solved, &rows, grouping.n_groups(), test)
     }
 }
 
@@ -448,11 +559,23 @@ fn common(r: &mut OptionReader<'_>, solver: IfSolver) -> Result<Box<dyn DynAttri
     let curvature = match r.get::<String>("curvature")?.as_deref() {
         None | Some("gn") => CurvatureKind::GaussNewton,
         Some("hessian") => CurvatureKind::Hessian,
+        Some("fisher") => CurvatureKind::Fisher,
         Some(other) => {
             return Err(AttribError::invalid_param(
                 format!("{method}.curvature"),
                 other,
-                "expected gn or hessian",
+                "expected gn, hessian or fisher",
+            ));
+        }
+    };
+    let group_kernel = match r.get::<String>("group-kernel")?.as_deref() {
+        None | Some("points") => GroupKernel::Points,
+        Some("batched") => GroupKernel::Batched,
+        Some(other) => {
+            return Err(AttribError::invalid_param(
+                format!("{method}.group-kernel"),
+                other,
+                "expected points or batched",
             ));
         }
     };
@@ -472,6 +595,7 @@ fn common(r: &mut OptionReader<'_>, solver: IfSolver) -> Result<Box<dyn DynAttri
         .curvature(curvature)
         .damping(damping)
         .projection(r.projection().unwrap_or(DEFAULT_PROJECTION))
+        .group_kernel(group_kernel)
         .seed(r.seed());
     p.check()?;
     Ok(Box::new(p))
@@ -519,10 +643,14 @@ fn build_sketch(r: &mut OptionReader<'_>) -> Result<Box<dyn DynAttributor>> {
     common(r, IfSolver::Sketch(p))
 }
 
-const COMMON_PARAMS: [(&str, &str); 3] = [
+const COMMON_PARAMS: [(&str, &str); 4] = [
+    (
+        "group-kernel",
+        "points (per-point curvature, default) or batched (GGDA batched Fisher; curvature=fisher)",
+    ),
     (
         "curvature",
-        "gn (Gauss-Newton, default) or hessian (identity projection, small models)",
+        "gn (Gauss-Newton, default), fisher (empirical Fisher) or hessian (identity projection, small models)",
     ),
     ("damping", "absolute damping λ >= 0"),
     (
@@ -553,6 +681,7 @@ pub(crate) const CG: MethodInfo = MethodInfo {
         COMMON_PARAMS[0],
         COMMON_PARAMS[1],
         COMMON_PARAMS[2],
+        COMMON_PARAMS[3],
         ("max-iter", "CG iterations per vector (default 100)"),
         ("tol", "relative residual to stop at (default 1e-6)"),
     ],
@@ -569,6 +698,7 @@ pub(crate) const LISSA: MethodInfo = MethodInfo {
         COMMON_PARAMS[0],
         COMMON_PARAMS[1],
         COMMON_PARAMS[2],
+        COMMON_PARAMS[3],
         ("depth", "recursion steps (default 200)"),
         ("repeats", "independent repeats averaged (default 1)"),
         ("scale", "scale s (default: twice the largest eigenvalue)"),
@@ -587,6 +717,7 @@ pub(crate) const ARNOLDI: MethodInfo = MethodInfo {
         COMMON_PARAMS[0],
         COMMON_PARAMS[1],
         COMMON_PARAMS[2],
+        COMMON_PARAMS[3],
         ("rank", "eigenpairs kept (default 100)"),
         ("iters", "Lanczos iterations (default 200)"),
     ],
@@ -603,6 +734,7 @@ pub(crate) const SKETCH: MethodInfo = MethodInfo {
         COMMON_PARAMS[0],
         COMMON_PARAMS[1],
         COMMON_PARAMS[2],
+        COMMON_PARAMS[3],
         ("dim", "sketch width d (default 256)"),
         ("steps", "SGD steps (default 300)"),
         ("batch", "minibatch of each curvature product (default 64)"),

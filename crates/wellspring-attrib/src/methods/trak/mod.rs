@@ -516,8 +516,8 @@ fn build(r: &mut OptionReader<'_>) -> Result<Box<dyn DynAttributor>> {
         p = p.lambda(l);
     }
     match r.get::<String>("group-kernel")?.as_deref() {
-        None | Some("batched") => {}
-        Some("points") => p = p.group_kernel(GroupKernel::Points),
+        None | Some("points") => {}
+        Some("batched") => p = p.group_kernel(GroupKernel::Batched),
         Some(other) => {
             return Err(AttribError::invalid_param(
                 "trak.group-kernel",
