@@ -53,7 +53,8 @@ targets![
     sve_fig7,
     sve_fig1,
     sve_fig2,
-    sve_fig3
+    sve_fig3,
+    ggda_speed
 ];
 
 pub mod recipes;

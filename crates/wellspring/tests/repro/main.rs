@@ -8,6 +8,7 @@ use wellspring::repro::{RunContext, RunOutput, run_target};
 use wellspring_report::{Cache, Progress};
 
 mod exemplars;
+mod ggda_speed;
 mod selection;
 mod sparsity;
 
