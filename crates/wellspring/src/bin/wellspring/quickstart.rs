@@ -56,10 +56,13 @@ pub struct QuickstartArgs {
     /// Retrained models are cached ($WELLSPRING_CACHE, else target/wellspring-cache).
     #[arg(long, default_value_t = 16)]
     pub lds_subsets: usize,
+    /// Methods to compare, comma-separated (default: pae, emb-cos, rps, tracin, trak).
+    #[arg(long, value_delimiter = ',')]
+    pub methods: Vec<String>,
 }
 
 struct MethodRun {
-    name: &'static str,
+    name: String,
     scores: ScoreMatrix,
     fit_s: f64,
     attribute_s: f64,
@@ -147,7 +150,13 @@ pub fn run(a: &QuickstartArgs) -> Result<()> {
     let train_labels = train_set.labels_checked()?;
     let test_labels = test.labels_checked()?;
     let mut runs = Vec::new();
-    for &name in QUICKSTART_METHODS {
+    let names: Vec<String> = if a.methods.is_empty() {
+        QUICKSTART_METHODS.iter().map(|s| s.to_string()).collect()
+    } else {
+        a.methods.clone()
+    };
+    for name in names {
+        let name = name.as_str();
         let spin = progress::spinner(format!("attributing with {name}"));
         let mut opts = MethodOptions::new().seed(a.seed);
         if methods::info(name)?.uses_gradients {
@@ -169,7 +178,7 @@ pub fn run(a: &QuickstartArgs) -> Result<()> {
             ex.exemplars.len()
         );
         runs.push(MethodRun {
-            name,
+            name: name.to_string(),
             scores,
             fit_s,
             attribute_s,
@@ -229,7 +238,7 @@ pub fn run(a: &QuickstartArgs) -> Result<()> {
                 examples.push_row([
                     Cell::int(j as i64),
                     Cell::int(label as i64),
-                    Cell::text(r.name),
+                    Cell::text(r.name.clone()),
                     Cell::int(rank as i64 + 1),
                     Cell::int(i as i64),
                     Cell::int(train_labels[i] as i64),
@@ -272,7 +281,7 @@ pub fn run(a: &QuickstartArgs) -> Result<()> {
     ));
     for r in &runs {
         table.push_row([
-            Cell::text(r.name),
+            Cell::text(r.name.clone()),
             Cell::num(r.fit_s, 3),
             Cell::num(r.attribute_s, 3),
             Cell::num(r.same_class, 3),
@@ -282,7 +291,7 @@ pub fn run(a: &QuickstartArgs) -> Result<()> {
         ]);
     }
     let chart = BarChart::new("Top-1 training point shares the test label")
-        .categories(runs.iter().map(|r| r.name))
+        .categories(runs.iter().map(|r| r.name.clone()))
         .group("same class", runs.iter().map(|r| r.same_class))
         .y_label("fraction of test points");
     let report = Report::new("quickstart", "Quickstart: attributing an MNIST MLP's predictions")
@@ -298,7 +307,10 @@ pub fn run(a: &QuickstartArgs) -> Result<()> {
         .setting("epochs", a.epochs)
         .setting("seed", a.seed)
         .setting("test_accuracy", acc)
-        .setting("methods", QUICKSTART_METHODS.join(", "))
+        .setting(
+            "methods",
+            runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
+        )
         .setting("gradient_projection", GRADIENT_PROJECTION.to_string())
         .setting("lds_subsets", a.lds_subsets)
         .table(table)
