@@ -182,9 +182,8 @@ registry! {
     tracin: [FINAL, CHECKPOINTS],
     trak: [INFO],
     influence: [EXPLICIT, CG, LISSA, ARNOLDI, SKETCH],
-    // Gradient methods (wellspring-grad) go here, one line per file:
-    // grad-dot, grad-cos, tracin, tracin-cp, if-explicit, if-cg, if-lissa,
-    // if-arnoldi, if-sketch, kfac, ekfac, datainf, trak.
+    kfac_family: [KFAC, EKFAC],
+    data_inf: [INFO],
 }
 
 /// Every registered method, in display order.

@@ -38,11 +38,11 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
 /// Optdigits scaled to [0, 1], an L2 logistic regression fitted to
 /// convergence by L-BFGS, the same parameters in a burn `LogReg`, and the
 /// exact leave-one-out change of every test loss (`n_train × n_test`).
-struct LogRegCase {
-    train: Dataset,
-    test: Dataset,
-    model: Model,
-    loo: Vec<f64>,
+pub struct LogRegCase {
+    pub train: Dataset,
+    pub test: Dataset,
+    pub model: Model,
+    pub loo: Vec<f64>,
 }
 
 fn scaled(ds: &Dataset) -> Dataset {
@@ -56,7 +56,7 @@ fn scaled(ds: &Dataset) -> Dataset {
     .unwrap()
 }
 
-fn logreg() -> &'static LogRegCase {
+pub fn logreg() -> &'static LogRegCase {
     static C: OnceLock<LogRegCase> = OnceLock::new();
     C.get_or_init(|| {
         let dir = wellspring_data::DataDir::embedded().unwrap();

@@ -4,6 +4,7 @@
 mod gradient;
 mod grouping;
 mod influence;
+mod kfac;
 mod methods;
 mod rps;
 mod sign;

@@ -54,7 +54,8 @@ targets![
     sve_fig1,
     sve_fig2,
     sve_fig3,
-    ggda_speed
+    ggda_speed,
+    lds_bench
 ];
 
 pub mod recipes;

@@ -9,6 +9,7 @@ use wellspring_report::{Cache, Progress};
 
 mod exemplars;
 mod ggda_speed;
+mod lds;
 mod selection;
 mod sparsity;
 
