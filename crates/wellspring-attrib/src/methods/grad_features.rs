@@ -48,7 +48,7 @@ pub(crate) struct GradFeaturizer {
     /// depend on which other points share its batch (kernel blocking changes
     /// the rounding), so chunked attribution is bit-identical to one shot.
     single: GradEngine,
-    proj: Box<dyn Projector>,
+    proj: Arc<dyn Projector>,
     method: &'static str,
 }
 
@@ -63,6 +63,22 @@ impl GradFeaturizer {
         spec: ProjectionSpec,
         seed: u64,
     ) -> Result<Self> {
+        Self::with_projector(method, model, device, output, spec, seed, None)
+    }
+
+    /// Like [`GradFeaturizer::new`], reusing `shared` (the projector of
+    /// another featurizer with the same spec and seed, e.g. TRAK's other
+    /// ensemble members) so that a dense projection's generated matrix is
+    /// cached once, not once per model.
+    pub(crate) fn with_projector(
+        method: &'static str,
+        model: &Model,
+        device: &Device,
+        output: Arc<dyn OutputFn>,
+        spec: ProjectionSpec,
+        seed: u64,
+        shared: Option<Arc<dyn Projector>>,
+    ) -> Result<Self> {
         let engine = GradEngine::params()
             .output_arc(output.clone())
             .batch_size(256)
@@ -75,15 +91,23 @@ impl GradFeaturizer {
             .block_rows(1)
             .build(model, device)
             .map_err(grad_err(method))?;
-        let proj = grad_spec(spec, seed).build(engine.layout()).map_err(|e| {
-            AttribError::invalid_param(format!("{method}.projection"), spec, e.to_string())
-        })?;
+        let proj: Arc<dyn Projector> = match shared {
+            Some(p) if p.input_dim() == engine.dim() => p,
+            _ => Arc::from(grad_spec(spec, seed).build(engine.layout()).map_err(|e| {
+                AttribError::invalid_param(format!("{method}.projection"), spec, e.to_string())
+            })?),
+        };
         Ok(Self {
             engine,
             single,
             proj,
             method,
         })
+    }
+
+    /// The projector (shareable with featurizers of same-shaped models).
+    pub(crate) fn projector(&self) -> Arc<dyn Projector> {
+        self.proj.clone()
     }
 
     /// Width of a feature row.

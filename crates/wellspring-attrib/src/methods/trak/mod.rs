@@ -296,16 +296,19 @@ impl Attributor for TrakParams {
         }
         source.model.check_dataset(train)?;
         let models = self.pick_models(source)?;
-        let mut members = Vec::with_capacity(models.len());
+        let mut members: Vec<Member> = Vec::with_capacity(models.len());
         for model in models {
             model.check_dataset(train)?;
-            let feat = GradFeaturizer::new(
+            // every member uses the same seeded projection: share it
+            let shared = members.first().map(|m| m.feat.projector());
+            let feat = GradFeaturizer::with_projector(
                 "trak",
                 model,
                 &source.device,
                 Arc::new(TrakMargin),
                 self.projection,
                 self.seed,
+                shared,
             )?;
             let k = feat.dim();
             if k > MAX_TRAK_DIM {
