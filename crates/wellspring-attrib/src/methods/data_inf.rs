@@ -9,19 +9,25 @@
 //!
 //! with `D_l = diag(1/(λ_l + ‖g_kl‖²))` and, as in the paper,
 //! `λ_l = damping-scale · (1/(n d_l)) Σ_k ‖g_kl‖²` (default scale 0.1). `g` is
-//! the (projected) loss gradient. Blocks `l` are the model's layers with the
-//! identity projection (each layer's `d_l × d_l` matrix `M_l` is formed, so
-//! layers must have at most [`MAX_BLOCK`] parameters); with a random
-//! projection (default Kronecker to 512 dimensions, which sums the layers'
-//! sketches) the whole projected gradient is one block.
+//! the (projected) loss gradient. Blocks `l` are the model's layers: with the
+//! identity projection the layers' parameters (each layer's `d_l × d_l`
+//! matrix `M_l` is formed when `d_l ≤ n` and `d_l ≤` [`MAX_BLOCK`];
+//! otherwise `M_l v = (1/λ_l)(v − (1/n) G_lᵀ D_l (G_l v))` is applied through
+//! the `n`-wide kernel `G_l v`, never forming a `d_l × d_l` matrix); with `kronecker:k` (the default, `k` = 512) each layer's own
+//! `k`-dimensional Kronecker sketch `G_a ⊗ G_δ` (the same factors as the
+//! other gradient methods' `kronecker:k`, which sum these blocks; here they
+//! are concatenated so that `λ_l` and `M_l` stay per layer, as in the
+//! paper). Models with a layer that has no Kronecker structure (BatchNorm)
+//! and the dense projections use the whole projected gradient as one block.
 //!
 //! Sign: positive = removing the point raises the test loss (helps).
 
-use std::sync::OnceLock;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use nalgebra::DMatrix;
 use wellspring_core::{Dataset, Grouping, ScoreMatrix};
-use wellspring_grad::LayerSelection;
+use wellspring_grad::{GradLayout, KronLayerKind, KroneckerProjector, LayerSelection, Projector};
 
 use super::grad_dot::{DEFAULT_PROJECTION, check_projection, loss_output};
 use super::grad_features::{GradFeaturizer, grad_err, permute_rows, singleton_order};
@@ -35,7 +41,8 @@ use crate::solvers::ihvp::matmul;
 use crate::source::ModelSource;
 use crate::traits::{Attributor, DynAttributor, FittedAttributor, check_grouping};
 
-/// Largest block whose `d × d` matrix is formed.
+/// Largest block whose `d × d` matrix is formed (larger blocks, and blocks
+/// wider than the training set, go through the `n`-wide kernels).
 pub const MAX_BLOCK: usize = 8192;
 
 /// Parameters of DataInf.
@@ -106,29 +113,41 @@ impl Attributor for DataInfParams {
         }
         let (model, device) = (&source.model, &source.device);
         model.check_dataset(train)?;
-        let feat = GradFeaturizer::new(
+        let layout = LayerSelection::All
+            .resolve(model)
+            .map_err(grad_err("datainf"))?;
+        let per_layer = match self.projection {
+            ProjectionSpec::Kronecker { dim } => per_layer_kronecker(&layout, dim, self.seed)?,
+            _ => None,
+        };
+        let (shared, blocks): (Option<Arc<dyn Projector>>, Vec<Range<usize>>) = match per_layer {
+            Some((proj, blocks)) => (Some(Arc::new(proj)), blocks),
+            None if self.projection == ProjectionSpec::Identity => {
+                (None, layout.slots().iter().map(|s| s.range()).collect())
+            }
+            None => (None, Vec::new()),
+        };
+        let feat = GradFeaturizer::with_projector(
             "datainf",
             model,
             device,
             loss_output(train),
             self.projection,
             self.seed,
+            shared,
         )?;
-        let blocks: Vec<std::ops::Range<usize>> = if self.projection == ProjectionSpec::Identity {
-            let layout = LayerSelection::All
-                .resolve(model)
-                .map_err(grad_err("datainf"))?;
-            layout.slots().iter().map(|s| s.range()).collect()
-        } else {
+        let blocks = if blocks.is_empty() {
             vec![0..feat.dim()]
+        } else {
+            blocks
         };
-        if let Some(b) = blocks.iter().find(|b| b.len() > MAX_BLOCK) {
+        if blocks.last().map(|b| b.end) != Some(feat.dim()) {
             return Err(AttribError::unsupported(
                 "datainf",
                 format!(
-                    "a layer block of {} parameters is larger than {MAX_BLOCK} (its d × d matrix is formed); \
-                     use a projection (default kronecker:512)",
-                    b.len()
+                    "layer blocks end at {:?} but the features have {} columns",
+                    blocks.last().map(|b| b.end),
+                    feat.dim()
                 ),
             ));
         }
@@ -148,8 +167,10 @@ impl Attributor for DataInfParams {
 #[derive(Debug)]
 struct State {
     train_feats: Vec<f32>,
-    /// `M_l` per block, f64.
-    m: Vec<DMatrix<f64>>,
+    /// `M_l` per block, f64 (`None`: applied through the kernel).
+    m: Vec<Option<DMatrix<f64>>>,
+    /// `1 / (n (λ_l + ‖g_kl‖²))` per block and training point.
+    weights: Vec<Vec<f32>>,
     /// `λ_l` per block.
     lambdas: Vec<f64>,
 }
@@ -159,7 +180,7 @@ struct State {
 pub struct DataInf {
     scale: f64,
     feat: GradFeaturizer,
-    blocks: Vec<std::ops::Range<usize>>,
+    blocks: Vec<Range<usize>>,
     state: OnceLock<State>,
     n: usize,
     sig: DataSignature,
@@ -167,6 +188,11 @@ pub struct DataInf {
 }
 
 impl DataInf {
+    /// The blocks `l`: column ranges of the (projected) gradient.
+    pub fn blocks(&self) -> &[Range<usize>] {
+        &self.blocks
+    }
+
     /// `λ_l` per block (computes the state on first use).
     pub fn lambdas(&self) -> Result<Vec<f64>> {
         Ok(self.state()?.lambdas.clone())
@@ -180,12 +206,31 @@ impl DataInf {
         let (n, k) = (self.n, self.feat.dim());
         let mut ms = Vec::with_capacity(self.blocks.len());
         let mut lambdas = Vec::with_capacity(self.blocks.len());
+        let mut weights = Vec::with_capacity(self.blocks.len());
         for b in &self.blocks {
             let d = b.len();
-            let gb = DMatrix::<f64>::from_fn(d, n, |r, i| g[i * k + b.start + r] as f64); // G_lᵀ
-            let norms: Vec<f64> = (0..n).map(|i| gb.column(i).norm_squared()).collect();
+            let norms: Vec<f64> = (0..n)
+                .map(|i| {
+                    g[i * k + b.start..i * k + b.end]
+                        .iter()
+                        .map(|&v| v as f64 * v as f64)
+                        .sum()
+                })
+                .collect();
             let lambda = (self.scale * norms.iter().sum::<f64>() / (n as f64 * d.max(1) as f64))
                 .max(f64::MIN_POSITIVE);
+            weights.push(
+                norms
+                    .iter()
+                    .map(|&nn| (1.0 / (n as f64 * (lambda + nn))) as f32)
+                    .collect(),
+            );
+            lambdas.push(lambda);
+            if d > n || d > MAX_BLOCK {
+                ms.push(None);
+                continue;
+            }
+            let gb = DMatrix::<f64>::from_fn(d, n, |r, i| g[i * k + b.start + r] as f64); // G_lᵀ
             let mut scaled = gb.clone();
             for (i, &nn) in norms.iter().enumerate() {
                 scaled.column_mut(i).scale_mut(1.0 / (lambda + nn));
@@ -195,12 +240,12 @@ impl DataInf {
             for t in 0..d {
                 m[(t, t)] += 1.0;
             }
-            ms.push(m / lambda);
-            lambdas.push(lambda);
+            ms.push(Some(m / lambda));
         }
         Ok(self.state.get_or_init(|| State {
             train_feats: g,
             m: ms,
+            weights,
             lambdas,
         }))
     }
@@ -209,7 +254,17 @@ impl DataInf {
     fn apply(&self, st: &State, v: &[f32], rows: usize) -> Vec<f32> {
         let k = self.feat.dim();
         let mut out = vec![0.0f32; rows * k];
-        for (b, m) in self.blocks.iter().zip(&st.m) {
+        for (((b, m), w), &lambda) in self
+            .blocks
+            .iter()
+            .zip(&st.m)
+            .zip(&st.weights)
+            .zip(&st.lambdas)
+        {
+            let Some(m) = m else {
+                kernel_apply(&st.train_feats, self.n, k, b, w, lambda, v, rows, &mut out);
+                continue;
+            };
             let vb = DMatrix::<f64>::from_fn(b.len(), rows, |r, i| v[i * k + b.start + r] as f64);
             let x = matmul(m, &vb, false); // M symmetric: (V M)ᵀ = M Vᵀ
             for i in 0..rows {
@@ -282,6 +337,125 @@ impl FittedAttributor for DataInf {
     }
 }
 
+/// Block `b` of `out` = `(1/λ)(V_b − (V_b G_bᵀ) diag(w) G_b)` for row-major
+/// `V` (`rows × k`) and training features `G` (`n × k`), by strided GEMMs:
+/// `O(rows · n · d)`, no `d × d` matrix (each output row depends only on its
+/// input row, so chunked attribution is unchanged).
+#[allow(clippy::too_many_arguments)]
+fn kernel_apply(
+    g: &[f32],
+    n: usize,
+    k: usize,
+    b: &Range<usize>,
+    w: &[f32],
+    lambda: f64,
+    v: &[f32],
+    rows: usize,
+    out: &mut [f32],
+) {
+    let d = b.len();
+    if rows == 0 || d == 0 {
+        return;
+    }
+    let k_i = k as isize;
+    let mut t = vec![0.0f32; rows * n];
+    // SAFETY: every pointer/stride pair addresses only elements inside its
+    // slice: V and G rows of length k starting at b.start with b.end ≤ k, and
+    // the dense rows × n buffer t.
+    unsafe {
+        matrixmultiply::sgemm(
+            rows,
+            d,
+            n,
+            1.0,
+            v.as_ptr().add(b.start),
+            k_i,
+            1,
+            g.as_ptr().add(b.start),
+            1,
+            k_i,
+            0.0,
+            t.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+    for row in t.chunks_mut(n) {
+        row.iter_mut().zip(w).for_each(|(x, wi)| *x *= wi);
+    }
+    for i in 0..rows {
+        out[i * k + b.start..i * k + b.end].copy_from_slice(&v[i * k + b.start..i * k + b.end]);
+    }
+    // SAFETY: as above; out has the same row layout as V.
+    unsafe {
+        matrixmultiply::sgemm(
+            rows,
+            n,
+            d,
+            -1.0,
+            t.as_ptr(),
+            n as isize,
+            1,
+            g.as_ptr().add(b.start),
+            k_i,
+            1,
+            1.0,
+            out.as_mut_ptr().add(b.start),
+            k_i,
+            1,
+        );
+    }
+    let inv = (1.0 / lambda) as f32;
+    for i in 0..rows {
+        out[i * k + b.start..i * k + b.end]
+            .iter_mut()
+            .for_each(|x| *x *= inv);
+    }
+}
+
+/// `kronecker:k` with each layer's sketch in its own `k`-wide output block
+/// (the factors of [`KroneckerProjector::new`], concatenated instead of
+/// summed), and those blocks; `None` if a layer has no Kronecker structure.
+fn per_layer_kronecker(
+    layout: &GradLayout,
+    dim: usize,
+    seed: u64,
+) -> Result<Option<(KroneckerProjector, Vec<Range<usize>>)>> {
+    let bad = |e: wellspring_grad::GradError| {
+        AttribError::invalid_param(
+            "datainf.projection",
+            ProjectionSpec::Kronecker { dim },
+            e.to_string(),
+        )
+    };
+    let summed = KroneckerProjector::new(layout, dim, seed).map_err(bad)?;
+    if summed
+        .layers()
+        .iter()
+        .any(|l| matches!(l.kind, KronLayerKind::Dense { .. }))
+    {
+        return Ok(None);
+    }
+    let factors = summed
+        .layers()
+        .iter()
+        .map(|l| (l.ga.clone(), l.k_a, l.gd.clone(), l.k_d))
+        .collect();
+    let proj = KroneckerProjector::from_factors(
+        layout,
+        factors,
+        true,
+        format!("kronecker:{dim} per layer"),
+    )
+    .map_err(bad)?;
+    let blocks = proj
+        .layers()
+        .iter()
+        .map(|l| l.out_offset..l.out_offset + l.k_a * l.k_d)
+        .collect();
+    Ok(Some((proj, blocks)))
+}
+
 fn build(r: &mut OptionReader<'_>) -> Result<Box<dyn DynAttributor>> {
     let mut p = DataInfParams::new()
         .projection(r.projection().unwrap_or(DEFAULT_PROJECTION))
@@ -301,7 +475,7 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
     uses_gradients: true,
     params: &[(
         "damping-scale",
-        "λ_l = scale · mean ‖g_l‖² / d_l (default 0.1)",
+        "λ_l = scale · mean ‖g_l‖² / d_l (default 0.1); kronecker:k sketches each layer separately",
     )],
     build,
 };

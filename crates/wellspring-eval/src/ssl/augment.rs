@@ -382,7 +382,7 @@ mod tests {
     #[test]
     fn views_are_seeded_and_distinct() {
         let shape = ImageShape::from_example_shape(&[1, 28, 28]).unwrap();
-        let img: Vec<f32> = (0..784).map(|i| ((i % 28) as f32 / 28.0)).collect();
+        let img: Vec<f32> = (0..784).map(|i| (i % 28) as f32 / 28.0).collect();
         let p = AugmentParams::new();
         let draw = |seed| {
             let mut out = vec![0.0; 784];
