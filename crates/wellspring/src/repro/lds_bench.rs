@@ -220,7 +220,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
                 peak.map_or(Cell::text("n/a"), |p| Cell::num(p.1, 0)),
                 dattri.map_or(Cell::text("—"), |d| Cell::num(d, 1)),
                 dattri.map_or(Cell::text("—"), |d| {
-                    Cell::text(format!("{:.0}x", d / secs.max(1e-9)))
+                    Cell::text(speedup(d / secs.max(1e-9)))
                 }),
             ]);
             if !cats.contains(label) {
@@ -299,4 +299,15 @@ fn ctx_note_times(notes: &mut Vec<String>, model: &str, truth_s: f64, ensembles:
         "{model}: LDS ground truth (retraining, cached across runs) {truth_s:.1} s; TRAK ensemble training {}.",
         if ens.is_empty() { "none".into() } else { ens.join(", ") }
     ));
+}
+
+/// `12x`, `3.4x` or `0.44x`: enough digits to read a ratio below 10.
+fn speedup(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.0}x")
+    } else if r >= 1.0 {
+        format!("{r:.1}x")
+    } else {
+        format!("{r:.2}x")
+    }
 }

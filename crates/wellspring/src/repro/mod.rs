@@ -55,9 +55,21 @@ targets![
     sve_fig2,
     sve_fig3,
     ggda_speed,
-    lds_bench
+    lds_bench,
+    ggda_table1,
+    ggda_pruning,
+    ggda_noisy,
+    ggda_retrain,
+    brittleness,
+    brittleness_lds,
+    brittleness_transfer,
+    fimo_fig2,
+    fimo_fig3,
 ];
 
+mod brittleness_common;
+mod fimo_common;
+mod ggda_common;
 pub mod recipes;
 mod sve_exemplars;
 mod sve_select;

@@ -7,9 +7,12 @@ use std::path::Path;
 use wellspring::repro::{RunContext, RunOutput, run_target};
 use wellspring_report::{Cache, Progress};
 
+mod brittleness;
 mod exemplars;
+mod ggda;
 mod ggda_speed;
 mod lds;
+mod lds_fimo;
 mod selection;
 mod sparsity;
 
