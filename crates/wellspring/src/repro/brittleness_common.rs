@@ -22,6 +22,12 @@ use wellspring_models::{Model, ModelConfig, TrainConfig, evaluate};
 use super::recipes::{device, load_data, recipe, train_cached};
 use super::{ReproError, RunContext};
 
+/// Seed and cache namespace shared by the three brittleness targets: they
+/// attribute the same model with the same methods and search the same
+/// supports, so whichever runs second reuses the first one's retrained
+/// models from the cache.
+const SHARED: &str = "brittleness";
+
 /// Sizes of one brittleness experiment.
 pub(super) struct Sizes {
     /// Training points.
@@ -67,7 +73,7 @@ pub(super) fn sizes(ctx: &RunContext) -> Sizes {
     } else {
         Sizes {
             n_train: 1000,
-            per_class: 1,
+            per_class: 3,
             epochs: 8,
             budget: 7,
             max_k: 80,
@@ -125,7 +131,7 @@ pub(super) fn setup(
     let mut split = load_data(ctx, rec)?;
     split.train = sample::first_n(&split.train, s.n_train.min(split.train.len()))?;
     let config = rec.model_config(&split.train);
-    let seed = ctx.seed_for(&format!("{target}.model"));
+    let seed = ctx.seed_for(&format!("{SHARED}.model"));
     let mut train_config = rec.train_config(ctx.quick, seed);
     train_config.epochs = s.epochs;
     // small batches: a few hundred SGD steps on the small training subset
@@ -133,7 +139,7 @@ pub(super) fn setup(
     train_config.lr = 0.05;
     let (model, _) = train_cached(
         ctx,
-        &format!("{target}-{recipe_name}"),
+        &format!("{SHARED}-{recipe_name}"),
         &split.train,
         &config,
         &train_config,
@@ -201,7 +207,7 @@ pub(super) fn score_all(
     s: &Setup,
     sz: &Sizes,
 ) -> Result<Vec<Scored>, ReproError> {
-    let seed = ctx.seed_for(&format!("{target}.method"));
+    let seed = ctx.seed_for(&format!("{SHARED}.method"));
     let source =
         ModelSource::new(s.model.clone(), device()).with_train_config(s.train_config.clone());
     let mut out = Vec::new();
@@ -247,7 +253,7 @@ pub(super) fn score_all(
     let t = Instant::now();
     let ssl = SimClr::params(s.config.clone())
         .epochs(sz.ssl_epochs)
-        .seed(ctx.seed_for(&format!("{target}.simclr")))
+        .seed(ctx.seed_for(&format!("{SHARED}.simclr")))
         .fit(&s.train, &device())
         .map_err(fail(target, "SimCLR"))?;
     let ssl_s = t.elapsed().as_secs_f64();
@@ -279,7 +285,7 @@ pub(super) fn score_all(
     let members = train_ensemble(
         &source,
         &s.train,
-        &EnsembleParams::new(sz.trak_models).seed(ctx.seed_for(&format!("{target}.trak"))),
+        &EnsembleParams::new(sz.trak_models).seed(ctx.seed_for(&format!("{SHARED}.trak"))),
         Some(&ctx.cache),
     )
     .map_err(fail(target, "TRAK ensemble"))?;
@@ -343,7 +349,7 @@ pub(super) fn support(
     b.bisection(sz.budget)
         .max_k(sz.max_k)
         .n_models(sz.models)
-        .seed(ctx.seed_for(&format!("{target}.support")))
+        .seed(ctx.seed_for(&format!("{SHARED}.support")))
         .run(scores, retrainer)
         .map_err(fail(target, "support search"))
 }
@@ -376,7 +382,7 @@ pub(super) fn support_scan(
         .max_k(sz.max_k)
         .n_models(sz.models)
         .test_points(points)
-        .seed(ctx.seed_for(&format!("{target}.support")))
+        .seed(ctx.seed_for(&format!("{SHARED}.support")))
         .run(scores, retrainer)
         .map_err(fail(target, "linear-scan support"))
 }
