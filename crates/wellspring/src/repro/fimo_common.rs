@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use wellspring_attrib::{MethodOptions, ModelSource, by_name};
+use wellspring_attrib::{MethodOptions, ModelSource, ProjectionSpec, by_name};
 use wellspring_core::Dataset;
 use wellspring_data::sample;
 use wellspring_eval::{
@@ -150,6 +150,11 @@ pub(super) const METHODS: [(&str, &str, &[(&str, &str)]); 9] = [
     ("TRAK-1", "trak", &[]),
 ];
 
+/// Largest `n × p` of unprojected training gradients LiSSA-H may hold
+/// (2²⁷ f32 entries, 512 MiB): the tabular MLPs fit, the text and image
+/// models are skipped with a note.
+const MAX_PARAM_SPACE: usize = 1 << 27;
+
 /// One method's comparison with the gold standard on one case.
 pub(super) struct MethodResult {
     /// Method label (`METHODS`).
@@ -259,10 +264,24 @@ pub(super) fn run_case(
     let source = ModelSource::new(model, device()).with_train_config(train_config.clone());
     let mut methods = Vec::new();
     let mut skipped = Vec::new();
+    let param_space = train.len() * source.model.n_params();
     for (label, name, params) in METHODS {
         let mut opts = MethodOptions::new().seed(ctx.seed_for(&format!("fimo.{name}")));
         for (k, v) in params {
             opts = opts.param(*k, *v);
+        }
+        if params.contains(&("curvature", "hessian")) {
+            // the parameter-space Hessian needs unprojected training gradients
+            if param_space > MAX_PARAM_SPACE {
+                skipped.push(format!(
+                    "{label} ({name}): the parameter-space Hessian needs the unprojected n × p = \
+                     {} × {} training gradients (limit {MAX_PARAM_SPACE} entries)",
+                    train.len(),
+                    source.model.n_params()
+                ));
+                continue;
+            }
+            opts = opts.projection(ProjectionSpec::Identity);
         }
         let method = match by_name(name, &opts) {
             Ok(m) => m,

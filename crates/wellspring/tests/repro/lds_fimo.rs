@@ -69,7 +69,8 @@ fn fimo_figures_run_quick() {
             "{label}: neither a row nor a note\n{md2}"
         );
     }
-    for label in ["Grad-Dot", "Grad-Cos"] {
+    // LiSSA-H runs on FiMO's tabular MLP through matrix-free Hessian products
+    for label in ["Grad-Dot", "Grad-Cos", "LiSSA-H"] {
         assert!(fig2.contains_key(label), "{label} missing\n{md2}");
     }
     // Grad-Dot is the first-order approximation of further training (FiMO §4.2)

@@ -260,3 +260,186 @@ pub(crate) fn explicit_hessian(
     }
     explicit_matrix(&op, true).map_err(grad_err(method))
 }
+
+/// The matrix-free Hessian of the mean training loss (plus `l2 I`) in the
+/// parameter space, for models above [`MAX_HESSIAN_PARAMS`] (FiMO's LiSSA-H,
+/// §4.3.2): each product `H_B v` is a central difference of f64 gradients
+/// over the rows `B` (all training points, or LiSSA's minibatch), so no
+/// `p × p` matrix is formed. Only the solvers that need products alone (CG,
+/// LiSSA, Arnoldi, sketch) use it. [`CurvatureOp`] products cannot fail, so
+/// an error of the gradient engine is kept, the product is NaN (which stops
+/// the solver), and [`HvpHessian::check`] reports the error afterwards.
+pub(crate) struct HvpHessian {
+    method: &'static str,
+    params: CurvatureParams,
+    model: Model,
+    device: Device,
+    train: Dataset,
+    p: usize,
+    error: std::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for HvpHessian {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HvpHessian")
+            .field("method", &self.method)
+            .field("params", &self.p)
+            .field("train", &self.train.name())
+            .finish()
+    }
+}
+
+impl HvpHessian {
+    /// Checks that the products can be taken on `train` (one context build).
+    pub(crate) fn new(
+        method: &'static str,
+        model: &Model,
+        device: &Device,
+        train: &Dataset,
+        l2: f64,
+    ) -> Result<Self> {
+        let params = match train.targets() {
+            Targets::Classes { .. } => CurvatureParams::new().loss(CrossEntropy),
+            Targets::Regression { .. } => CurvatureParams::new().loss(Mse),
+        }
+        .l2(l2);
+        let op = params
+            .hessian(model, train, 0..train.len(), device)
+            .map_err(grad_err(method))?;
+        let p = wellspring_grad::LinearOperator::dim(&op);
+        Ok(HvpHessian {
+            method,
+            params,
+            model: model.clone(),
+            device: device.clone(),
+            train: train.clone(),
+            p,
+            error: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// The first error a product hit, if any.
+    pub(crate) fn check(&self) -> Result<()> {
+        match self.error.lock().map(|e| e.clone()) {
+            Ok(None) => Ok(()),
+            Ok(Some(reason)) => Err(AttribError::Solver {
+                solver: self.method.into(),
+                reason: format!("Hessian-vector product failed: {reason}"),
+            }),
+            Err(_) => Err(AttribError::Solver {
+                solver: self.method.into(),
+                reason: "a Hessian-vector product panicked".into(),
+            }),
+        }
+    }
+
+    /// Hutchinson's estimate `(1/s) Σ_t r_tᵀ H r_t` of `tr(H)` from `probes`
+    /// seeded Rademacher vectors (for the relative damping).
+    pub(crate) fn trace_estimate(&self, probes: usize, seed: u64) -> Result<f64> {
+        use rand::RngExt;
+        let mut r = wellspring_core::rng(seed);
+        let x = DMatrix::<f64>::from_fn(self.p, probes.max(1), |_, _| {
+            if r.random::<bool>() { 1.0 } else { -1.0 }
+        });
+        let hx = self.apply(&x);
+        self.check()?;
+        Ok(x.component_mul(&hx).sum() / probes.max(1) as f64)
+    }
+
+    fn products(&self, rows: &[usize], x: &DMatrix<f64>) -> DMatrix<f64> {
+        let mut out = DMatrix::<f64>::from_element(x.nrows(), x.ncols(), f64::NAN);
+        let result = (|| -> std::result::Result<(), wellspring_grad::GradError> {
+            let op = self
+                .params
+                .hessian(&self.model, &self.train, rows, &self.device)?;
+            let mut col = vec![0.0; self.p];
+            for j in 0..x.ncols() {
+                let v: Vec<f64> = x.column(j).iter().copied().collect();
+                wellspring_grad::LinearOperator::apply(&op, &v, &mut col)?;
+                out.column_mut(j).copy_from_slice(&col);
+            }
+            Ok(())
+        })();
+        if let Err(e) = result
+            && let Ok(mut slot) = self.error.lock()
+        {
+            slot.get_or_insert_with(|| e.to_string());
+        }
+        out
+    }
+}
+
+impl CurvatureOp for HvpHessian {
+    fn dim(&self) -> usize {
+        self.p
+    }
+    fn n(&self) -> usize {
+        self.train.len()
+    }
+    fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
+        let all: Vec<usize> = (0..self.train.len()).collect();
+        self.products(&all, x)
+    }
+    fn apply_batch(&self, batch: &[usize], x: &DMatrix<f64>) -> DMatrix<f64> {
+        self.products(batch, x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wellspring_models::ModelConfig;
+
+    /// Optdigits (64 features, 10 classes) and a seeded logistic regression
+    /// (650 parameters: small enough for the explicit Hessian).
+    fn case() -> (Model, Dataset, Device) {
+        let dir = wellspring_data::DataDir::embedded().unwrap();
+        let t = wellspring_data::optdigits(&dir, false).unwrap();
+        let train = t.train.select(&(0..120).collect::<Vec<_>>()).unwrap();
+        let device = Device::flex();
+        let model = Model::new(ModelConfig::LogReg { d_in: 64, n_out: 10 }, 3, &device).unwrap();
+        (model, train, device)
+    }
+
+    #[test]
+    fn matrix_free_products_equal_the_explicit_hessian() {
+        let (model, train, device) = case();
+        let l2 = 1e-3;
+        let h = explicit_hessian("test", &model, &device, &train, l2).unwrap();
+        let op = HvpHessian::new("test", &model, &device, &train, l2).unwrap();
+        assert_eq!(CurvatureOp::dim(&op), h.nrows());
+        let x = DMatrix::<f64>::from_fn(h.nrows(), 3, |i, j| ((i * 7 + j * 13) % 11) as f64 - 5.0);
+        let want = &h * &x;
+        let got = op.apply(&x);
+        op.check().unwrap();
+        let rel = (&got - &want).norm() / want.norm();
+        assert!(rel < 1e-5, "full-data products off by {rel:e}");
+        // a minibatch product is the Hessian of the mean loss over those rows
+        let rows = [3usize, 17, 40, 41, 99];
+        let sub = train.select(&rows).unwrap();
+        let hb = explicit_hessian("test", &model, &device, &sub, l2).unwrap();
+        let got = op.apply_batch(&rows, &x);
+        let want = &hb * &x;
+        let rel = (&got - &want).norm() / want.norm();
+        assert!(rel < 1e-5, "minibatch products off by {rel:e}");
+        // Hutchinson's trace is unbiased; 16 probes land near the exact trace
+        let tr = op.trace_estimate(16, 0).unwrap();
+        let exact = h.trace();
+        assert!(
+            (tr - exact).abs() < 0.25 * exact,
+            "trace {tr} vs {exact}"
+        );
+    }
+
+    #[test]
+    fn a_failed_product_is_reported_not_hidden() {
+        let (model, train, device) = case();
+        let op = HvpHessian::new("if-cg", &model, &device, &train, 0.0).unwrap();
+        // a row outside the training set makes the gradient engine fail
+        let x = DMatrix::<f64>::from_element(CurvatureOp::dim(&op), 1, 1.0);
+        let out = op.apply_batch(&[train.len() + 5], &x);
+        assert!(out.iter().all(|v| v.is_nan()));
+        let e = op.check().unwrap_err().to_string();
+        assert!(e.contains("if-cg") && e.contains("Hessian-vector"), "{e}");
+    }
+}

@@ -14,9 +14,12 @@
 //! space (see [`curvature`]): the Gauss-Newton matrix (`curvature=gn`, the
 //! default; PSD, exact Hessian for logistic regression with the identity
 //! projection), the empirical Fisher `(1/n) Σ g_i g_iᵀ` (`curvature=fisher`,
-//! GGDA's "Inf. (Fisher)") or the explicit Hessian (`curvature=hessian`;
-//! identity projection, small models; indefinite on non-convex models, where
-//! negative curvature is clipped with a warning so no score is NaN). The
+//! GGDA's "Inf. (Fisher)") or the parameter-space Hessian
+//! (`curvature=hessian`, identity projection: formed explicitly up to
+//! [`curvature::MAX_HESSIAN_PARAMS`] parameters, above that applied through
+//! matrix-free Hessian-vector products, FiMO's LiSSA-H, for every solver but
+//! `if-explicit`; indefinite on non-convex models, where negative curvature
+//! is clipped with a warning so no score is NaN). The
 //! curvature, its inverse and the training gradients are computed on first
 //! use, not in `fit`. The default
 //! projection is Kronecker-structured to 512 dimensions per layer (TracIn
@@ -100,7 +103,8 @@ impl IfSolver {
 pub enum CurvatureKind {
     /// Gauss-Newton in the projected space (default).
     GaussNewton,
-    /// Explicit Hessian (identity projection, small models).
+    /// Parameter-space Hessian (identity projection): explicit on small
+    /// models, Hessian-vector products above [`curvature::MAX_HESSIAN_PARAMS`].
     Hessian,
     /// Empirical Fisher `(1/n) Σ g_i g_iᵀ` of the projected loss gradients
     /// (GGDA's "Inf. (Fisher)"; Barshan et al. 2020).
@@ -217,19 +221,42 @@ impl InfluenceParams {
 enum Curv {
     Gn(ProjectedGn),
     Explicit(DMatrix<f64>),
+    /// Matrix-free parameter-space Hessian (models above the explicit limit).
+    Hvp(curvature::HvpHessian),
 }
+
+/// Rademacher probes of the Hutchinson trace estimate (relative damping of
+/// the matrix-free Hessian).
+const TRACE_PROBES: usize = 16;
 
 impl Curv {
     fn op(&self) -> &dyn CurvatureOp {
         match self {
             Curv::Gn(g) => g,
             Curv::Explicit(m) => m,
+            Curv::Hvp(h) => h,
         }
     }
-    fn matrix(&self) -> &DMatrix<f64> {
+    /// The `k × k` matrix, where one is formed.
+    fn matrix(&self) -> Option<&DMatrix<f64>> {
         match self {
-            Curv::Gn(g) => &g.full,
-            Curv::Explicit(m) => m,
+            Curv::Gn(g) => Some(&g.full),
+            Curv::Explicit(m) => Some(m),
+            Curv::Hvp(_) => None,
+        }
+    }
+    /// `tr(C)`: exact where the matrix is formed, else Hutchinson's estimate.
+    fn trace(&self, seed: u64) -> Result<f64> {
+        match self {
+            Curv::Hvp(h) => h.trace_estimate(TRACE_PROBES, seed),
+            _ => Ok(self.matrix().map_or(0.0, |m| m.trace())),
+        }
+    }
+    /// The first error of a matrix-free product, if any.
+    fn check(&self) -> Result<()> {
+        match self {
+            Curv::Hvp(h) => h.check(),
+            _ => Ok(()),
         }
     }
 }
@@ -263,12 +290,15 @@ impl Attributor for InfluenceParams {
         let (model, device) = (&source.model, &source.device);
         model.check_dataset(train)?;
         if self.curvature == CurvatureKind::Hessian
+            && self.solver == IfSolver::Explicit
             && model.n_params() > curvature::MAX_HESSIAN_PARAMS
         {
             return Err(AttribError::unsupported(
                 name,
                 format!(
-                    "the explicit Hessian of {} parameters is too large (limit {}); use curvature=gn",
+                    "the explicit Hessian of {} parameters is too large to invert (limit {}); use \
+                     if-cg, if-lissa, if-arnoldi or if-sketch (matrix-free Hessian-vector products) \
+                     or curvature=gn",
                     model.n_params(),
                     curvature::MAX_HESSIAN_PARAMS
                 ),
@@ -368,7 +398,16 @@ impl Influence {
                 self.dim(),
                 self.l2,
             )),
-            CurvatureKind::Hessian => Curv::Explicit(curvature::explicit_hessian(
+            CurvatureKind::Hessian if self.model.n_params() <= curvature::MAX_HESSIAN_PARAMS => {
+                Curv::Explicit(curvature::explicit_hessian(
+                    name,
+                    &self.model,
+                    &self.device,
+                    &self.train,
+                    self.l2,
+                )?)
+            }
+            CurvatureKind::Hessian => Curv::Hvp(curvature::HvpHessian::new(
                 name,
                 &self.model,
                 &self.device,
@@ -386,16 +425,22 @@ impl Influence {
     /// Damps and inverts `curv` with the configured solver.
     fn solve(&self, curv: Curv) -> Result<Solved> {
         let (name, p) = (self.name, &self.params);
-        let c = curv.matrix();
-        let k = c.nrows();
+        let k = curv.op().dim();
         let lambda = match p.damping {
             Damping::Absolute(v) => v,
-            Damping::Relative(r) => r * c.trace().max(0.0) / k.max(1) as f64,
+            Damping::Relative(r) => r * curv.trace(p.seed)?.max(0.0) / k.max(1) as f64,
         };
         let inverse = match p.solver {
-            IfSolver::Explicit => Inverse::Dense(ihvp::explicit_inverse(c, lambda)?.0),
+            IfSolver::Explicit => {
+                let c = curv.matrix().ok_or_else(|| {
+                    AttribError::unsupported(name, "the explicit inverse needs a formed curvature matrix")
+                })?;
+                Inverse::Dense(ihvp::explicit_inverse(c, lambda)?.0)
+            }
             IfSolver::Arnoldi { rank, iters } => {
-                let e = ihvp::lanczos_top(curv.op(), rank, iters, p.seed)?;
+                let e = ihvp::lanczos_top(curv.op(), rank, iters, p.seed);
+                curv.check()?;
+                let e = e?;
                 let max = e.values.first().copied().unwrap_or(0.0).max(0.0);
                 let (mut vecs, mut inv) = (Vec::new(), Vec::new());
                 let mut dropped = 0;
@@ -425,7 +470,9 @@ impl Influence {
                 }
             }
             IfSolver::Sketch(sp) => {
-                let (s, r) = ihvp::sketch(curv.op(), lambda, sp)?;
+                let sk = ihvp::sketch(curv.op(), lambda, sp);
+                curv.check()?;
+                let (s, r) = sk?;
                 Inverse::Dense(matmul(&s, &r, false))
             }
             IfSolver::Cg(_) | IfSolver::Lissa(_) => Inverse::Iterative(curv),
@@ -446,11 +493,17 @@ impl Influence {
                 }
                 matmul(vectors, &coef, false)
             }
-            Inverse::Iterative(curv) => match self.params.solver {
-                IfSolver::Cg(p) => ihvp::cg(curv.op(), solved.lambda, &b, p)?.0,
-                IfSolver::Lissa(p) => ihvp::lissa(curv.op(), solved.lambda, &b, p)?.0,
-                _ => unreachable!("only CG and LiSSA keep the curvature"),
-            },
+            Inverse::Iterative(curv) => {
+                let x = match self.params.solver {
+                    IfSolver::Cg(p) => ihvp::cg(curv.op(), solved.lambda, &b, p).map(|r| r.0),
+                    IfSolver::Lissa(p) => {
+                        ihvp::lissa(curv.op(), solved.lambda, &b, p).map(|r| r.0)
+                    }
+                    _ => unreachable!("only CG and LiSSA keep the curvature"),
+                };
+                curv.check()?;
+                x?
+            }
         };
         let mut out = vec![0.0f32; m * k];
         for j in 0..m {
@@ -650,7 +703,7 @@ const COMMON_PARAMS: [(&str, &str); 4] = [
     ),
     (
         "curvature",
-        "gn (Gauss-Newton, default), fisher (empirical Fisher) or hessian (identity projection, small models)",
+        "gn (Gauss-Newton, default), fisher (empirical Fisher) or hessian (identity projection; matrix-free above 4096 parameters)",
     ),
     ("damping", "absolute damping λ >= 0"),
     (
