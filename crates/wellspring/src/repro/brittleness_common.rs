@@ -29,6 +29,7 @@ use super::{ReproError, RunContext};
 const SHARED: &str = "brittleness";
 
 /// Sizes of one brittleness experiment.
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Sizes {
     /// Training points.
     pub n_train: usize,
