@@ -82,6 +82,9 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         for s in r.skipped {
             report = report.note(format!("{}: skipped {s}", r.case.label));
         }
+        for s in r.notes {
+            report = report.note(format!("{}: {s}", r.case.label));
+        }
     }
     report = report.note(
         "CPU scaling: l and m are 20–30 instead of the paper's 100, r = 6–10 seeds instead of 100, \

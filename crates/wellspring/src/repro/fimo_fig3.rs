@@ -77,6 +77,9 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         for s in r.skipped {
             report = report.note(format!("{}: skipped {s}", r.case.label));
         }
+        for s in r.notes {
+            report = report.note(format!("{}: {s}", r.case.label));
+        }
     }
     report = report.note(
         "CPU scaling as in fimo-fig2: r up to 10 seeds (6 for SST-2 and MNIST) instead of 100.",
