@@ -36,7 +36,7 @@ impl Features {
         match self {
             Features::Dense { values, shape } => {
                 let d: usize = shape.iter().product();
-                if d == 0 { 0 } else { values.len() / d }
+                values.len().checked_div(d).unwrap_or(0)
             }
             Features::Tokens { offsets, .. } => offsets.len().saturating_sub(1),
         }

@@ -216,7 +216,7 @@ impl ScoreMatrix {
     /// Copies a block of train-major rows starting at training point `row0`.
     pub fn write_train_block(&mut self, row0: usize, rows: &[f32]) -> Result<()> {
         if self.n_test == 0
-            || rows.len() % self.n_test != 0
+            || !rows.len().is_multiple_of(self.n_test)
             || row0 * self.n_test + rows.len() > self.data.len()
         {
             return Err(CoreError::shape(

@@ -238,7 +238,7 @@ fn checker_catches_planted_violations() {
         &format!("let r = rand::{}();\n", FORBIDDEN_RNG[0]),
     );
     write("crates/bad/src/long.rs", &"// x\n".repeat(MAX_LINES + 1));
-    write("target/debug/build/x.rs", &FORBIDDEN_MACROS[1].to_string());
+    write("target/debug/build/x.rs", FORBIDDEN_MACROS[1]);
     write(
         ".ci/run",
         "set -euo pipefail\ncargo nextest run --workspace --no-fail-fast\n",

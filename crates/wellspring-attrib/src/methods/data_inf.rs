@@ -137,7 +137,7 @@ impl Attributor for DataInfParams {
             shared,
         )?;
         let blocks = if blocks.is_empty() {
-            vec![0..feat.dim()]
+            std::iter::once(0..feat.dim()).collect()
         } else {
             blocks
         };

@@ -3,6 +3,9 @@
 //! (EK-FAC = K-FAC up to the eigenvalue correction: same eigenbasis, only
 //! `Λ` differs), plus sign and clear errors.
 
+// index loops mirror the formulas being checked
+#![allow(clippy::needless_range_loop, clippy::single_range_in_vec_init)]
+
 use nalgebra::DMatrix;
 use wellspring_attrib::methods::data_inf::DataInfParams;
 use wellspring_attrib::methods::kfac_family::{KfacDamping, KfacInfluenceParams};

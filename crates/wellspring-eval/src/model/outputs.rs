@@ -20,7 +20,7 @@ pub fn outputs_from_logits(logits: &[f32], test: &Dataset, loss: Loss) -> Result
             what: "test outputs".into(),
         });
     }
-    if logits.len() % n != 0 || logits.is_empty() {
+    if !logits.len().is_multiple_of(n) || logits.is_empty() {
         return Err(EvalError::length(
             format!("logits of {} (a whole number of rows)", test.name()),
             n,

@@ -54,7 +54,7 @@ impl SimClrNet {
             None => Mode::Eval,
         };
         let hidden = relu(self.encoder.forward(x, mode).logits);
-        let mode = match train_rng.as_deref_mut() {
+        let mode = match train_rng {
             Some(r) => Mode::Train(r),
             None => Mode::Eval,
         };

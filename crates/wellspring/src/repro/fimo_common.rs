@@ -132,9 +132,16 @@ pub(super) fn cases(ctx: &RunContext) -> &'static [FimoCase] {
     if ctx.quick { &QUICK_CASES } else { &FULL_CASES }
 }
 
+/// (label, registry name, parameters) of one compared method.
+pub(super) type MethodSpec = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 /// The approximate methods of FiMO §6.1 with the paper's settings where we
 /// have them: (label, registry name, parameters).
-pub(super) const METHODS: [(&str, &str, &[(&str, &str)]); 9] = [
+pub(super) const METHODS: [MethodSpec; 9] = [
     ("Grad-Dot", "grad-dot", &[]),
     ("Grad-Cos", "grad-cos", &[]),
     ("CG", "if-cg", &[("damping", "0.01")]),
@@ -402,6 +409,6 @@ pub(super) const PAPER_FINDINGS: &str = "FiMO §6.2 (figures only, no numbers in
 pub(super) fn seed_group_sizes(seeds: usize) -> Vec<usize> {
     [1, 2, 3, 4, 5, 6, 8, 10, 20, 50, 100]
         .into_iter()
-        .filter(|&r| r <= seeds && seeds % r == 0)
+        .filter(|&r| r <= seeds && seeds.is_multiple_of(r))
         .collect()
 }

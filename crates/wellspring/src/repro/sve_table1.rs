@@ -21,8 +21,11 @@ const K_MAX: usize = 10;
 const GRID_K: [usize; 3] = [1, 5, 10];
 const GRID_R: [usize; 3] = [1, 5, 10];
 
-/// Paper Table 1: (dataset, [(k, r as share of test points per class, count)]).
-const PAPER: [(&str, [(usize, f64, usize); 4]); 3] = [
+/// One paper cell: (k, r as share of test points per class, count).
+type PaperCell = (usize, f64, usize);
+
+/// Paper Table 1: (dataset, its cells).
+const PAPER: [(&str, [PaperCell; 4]); 3] = [
     (
         "MNIST",
         [(1, 1.0, 3), (1, 0.9, 7), (3, 1.0, 11), (3, 0.9, 24)],

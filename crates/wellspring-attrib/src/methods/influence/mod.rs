@@ -216,8 +216,10 @@ impl InfluenceParams {
     }
 }
 
-/// The curvature operator kept for the iterative solvers.
+/// The curvature operator kept for the iterative solvers (one per fitted
+/// attributor, so the variants' size difference does not matter).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Curv {
     Gn(ProjectedGn),
     Explicit(DMatrix<f64>),
@@ -261,8 +263,10 @@ impl Curv {
     }
 }
 
-/// `(C + λI)⁻¹` in whatever form the solver produced.
+/// `(C + λI)⁻¹` in whatever form the solver produced (one per fitted
+/// attributor).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Inverse {
     Dense(DMatrix<f64>),
     LowRank {
