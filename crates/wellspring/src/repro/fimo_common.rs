@@ -9,7 +9,9 @@
 
 use std::time::Instant;
 
-use wellspring_attrib::{MethodOptions, ModelSource, ProjectionSpec, by_name};
+use wellspring_attrib::{
+    AttribError, DynAttributor, MethodOptions, ModelSource, ProjectionSpec, by_name,
+};
 use wellspring_core::Dataset;
 use wellspring_data::sample;
 use wellspring_eval::{
@@ -303,15 +305,16 @@ pub(super) fn run_case(
                 continue;
             }
         };
+        let fit_attribute =
+            |m: &dyn DynAttributor| m.fit_dyn(&source, &train).and_then(|f| f.attribute(&test));
         let mut clock = Instant::now();
-        let mut scores = method
-            .fit_dyn(&source, &train)
-            .and_then(|f| f.attribute(&test));
-        if name == "if-lissa"
-            && scores
-                .as_ref()
-                .is_err_and(|e| e.to_string().contains("diverged"))
-        {
+        let mut scores = fit_attribute(method.as_ref());
+        let diverged = matches!(
+            &scores,
+            Err(AttribError::Solver { solver, reason })
+                if solver == "if-lissa" && reason.contains("diverged")
+        );
+        if diverged {
             // FiMO App. D: the scale is the smallest of {10, 20, 50, 100, 200,
             // 500} for which LiSSA does not diverge (our default, twice the
             // largest full-batch eigenvalue, can be too small for minibatch
@@ -324,7 +327,7 @@ pub(super) fn run_case(
             for scale in LISSA_SCALES {
                 clock = Instant::now(); // time the run that is reported
                 let retry = by_name(name, &opts.clone().param("scale", scale))
-                    .and_then(|m| m.fit_dyn(&source, &train).and_then(|f| f.attribute(&test)));
+                    .and_then(|m| fit_attribute(m.as_ref()));
                 if retry.is_ok() {
                     notes.push(format!(
                         "{label}: the default scale diverged ({first}); scale {scale}, the \
