@@ -18,7 +18,9 @@ use wellspring_eval::{
     EvalContext, ExemplarCount, IdenticalClass, Lds, LinearParams, LinearRetrainer, Metric,
 };
 use wellspring_models::burn_types::Device;
-use wellspring_models::{Model, ModelConfig, Optimizer, TrainConfig, predict_logits, train};
+use wellspring_models::{
+    AnyModel, Model, ModelConfig, Optimizer, TrainConfig, predict_logits, train,
+};
 
 /// Parameters of the new method: the weight of the predicted-class bonus.
 #[derive(Clone, Debug)]
@@ -32,7 +34,7 @@ struct FittedCosineBonus {
     unit: Vec<f32>,
     dim: usize,
     labels: Vec<usize>,
-    model: Model,
+    model: AnyModel,
     device: Device,
     signature: DataSignature,
 }
@@ -89,7 +91,7 @@ impl FittedAttributor for FittedCosineBonus {
     fn attribute(&self, test: &Dataset) -> Result<ScoreMatrix> {
         self.signature.check(test)?;
         let logits = predict_logits(&self.model, test, &self.device)?;
-        let c = self.model.n_outputs();
+        let c = logits.len() / test.len();
         let Features::Dense { values, .. } = test.features() else {
             unreachable!("checked dense")
         };

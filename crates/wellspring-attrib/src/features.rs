@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use wellspring_core::{Dataset, Features, Targets};
 use wellspring_models::burn_types::Device;
-use wellspring_models::{Model, features, predict_logits};
+use wellspring_models::{AnyModel, Model, ParamLayerKind, features, predict_logits};
 
 use crate::dense::argmax_rows;
 use crate::error::{AttribError, Result};
@@ -121,7 +121,7 @@ impl FromStr for ClassSource {
 /// The classes of `data`'s points under `source` (labels, or the model's arg-max).
 pub fn classes_of(
     source: ClassSource,
-    model: &Model,
+    model: &AnyModel,
     device: &Device,
     data: &Dataset,
     method: &str,
@@ -135,20 +135,33 @@ pub fn classes_of(
         }),
         ClassSource::Predicted => {
             let logits = predict_logits(model, data, device)?;
-            Ok(argmax_rows(&logits, model.n_outputs()))
+            Ok(argmax_rows(&logits, logits.len() / data.len().max(1)))
         }
     }
 }
 
 /// The head's weights as a row-major `n_outputs × feature_dim` matrix in
 /// `f64` (burn stores `Linear` weights `[d_in, d_out]`; this is the transpose,
-/// PyTorch's layout), plus the bias (zeros if the head has none).
-pub fn head_weights(model: &Model) -> Result<(Vec<f64>, Vec<f64>)> {
-    let desc = model
-        .param_layers_matching(&["head"])?
-        .into_iter()
+/// PyTorch's layout), plus the bias (zeros if the head has none). The head is
+/// the linear layer named `head`, or else the model's last tracked layer if
+/// it is linear.
+pub fn head_weights(model: &AnyModel) -> Result<(Vec<f64>, Vec<f64>)> {
+    let layers = model.param_layers();
+    let desc = layers
+        .iter()
         .find(|d| d.path == "head")
-        .ok_or_else(|| AttribError::unsupported("head weights", "the model has no head layer"))?;
+        .or(layers.last())
+        .filter(|d| d.kind == ParamLayerKind::Linear)
+        .cloned()
+        .ok_or_else(|| {
+            AttribError::unsupported(
+                "head weights",
+                format!(
+                    "the {} model has no linear head (a Linear layer named `head`, or last)",
+                    model.model_name()
+                ),
+            )
+        })?;
     let (d, c) = match desc.weight_shape.as_slice() {
         [d, c] => (*d, *c),
         other => {
@@ -181,7 +194,7 @@ pub fn head_weights(model: &Model) -> Result<(Vec<f64>, Vec<f64>)> {
 #[derive(Clone, Debug)]
 pub struct Extractor {
     space: FeatureSpace,
-    model: Model,
+    model: AnyModel,
     device: Device,
     dim: usize,
 }
@@ -195,10 +208,10 @@ impl Extractor {
     ) -> Result<(Self, Vec<f32>)> {
         let model = source.model.valid();
         let (dim, feats) = match space {
-            FeatureSpace::Penultimate => (
-                model.feature_dim(),
-                features(&model, train, &source.device)?,
-            ),
+            FeatureSpace::Penultimate => {
+                let f = features(&model, train, &source.device)?;
+                (f.len() / train.len().max(1), f)
+            }
             FeatureSpace::Inputs => (train.features().width(), dense_inputs(train)?),
             FeatureSpace::Encoder(enc) => (enc.feature_dim(), encode(enc, train, &source.device)?),
             FeatureSpace::Given { train: t, dim, .. } => {
@@ -239,7 +252,7 @@ impl Extractor {
     }
 
     /// The attributed model (inference copy).
-    pub fn model(&self) -> &Model {
+    pub fn model(&self) -> &AnyModel {
         &self.model
     }
 

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use wellspring_core::{Dataset, Features, Grouping, Targets};
 use wellspring_group::{GroupAmount, KMeansInfo, KMeansParams, Points, RandomGrouping};
 use wellspring_models::burn_types::Device;
-use wellspring_models::{Model, features, predict_logits};
+use wellspring_models::{AnyModel, features, predict_logits};
 
 use crate::dense::softmax_rows;
 use crate::error::{AttribError, Result};
@@ -28,8 +28,14 @@ pub fn input_features(data: &Dataset) -> Result<(Vec<f32>, usize)> {
 }
 
 /// Penultimate features of `model`, row-major `n × feature_dim` (Repr-K-Means).
-pub fn repr_features(model: &Model, data: &Dataset, device: &Device) -> Result<(Vec<f32>, usize)> {
-    Ok((features(model, data, device)?, model.feature_dim()))
+pub fn repr_features(
+    model: impl Into<AnyModel>,
+    data: &Dataset,
+    device: &Device,
+) -> Result<(Vec<f32>, usize)> {
+    let f = features(model, data, device)?;
+    let d = f.len() / data.len().max(1);
+    Ok((f, d))
 }
 
 /// Per-point gradients of the training loss w.r.t. the head's input `h`
@@ -37,11 +43,17 @@ pub fn repr_features(model: &Model, data: &Dataset, device: &Device) -> Result<(
 /// `z = W h + b`: cross-entropy gives `∂L/∂h = Wᵀ (softmax(z) − onehot(y))`,
 /// mean squared error `Wᵀ (2/C)(z − y)`. Computed on the host from the
 /// logits, the targets and the head weights; no autodiff.
-pub fn grad_features(model: &Model, data: &Dataset, device: &Device) -> Result<(Vec<f32>, usize)> {
-    let logits = predict_logits(model, data, device)?;
-    let (theta, _) = head_weights(model)?;
-    let (c, d) = (model.n_outputs(), model.feature_dim());
+pub fn grad_features(
+    model: impl Into<AnyModel>,
+    data: &Dataset,
+    device: &Device,
+) -> Result<(Vec<f32>, usize)> {
+    let model: AnyModel = model.into();
+    let logits = predict_logits(&model, data, device)?;
+    let (theta, _) = head_weights(&model)?;
     let n = data.len();
+    let c = logits.len() / n.max(1);
+    let d = theta.len() / c.max(1);
     let residual = match data.targets() {
         Targets::Classes { labels, .. } => {
             let mut p = softmax_rows(&logits, c);
@@ -55,6 +67,15 @@ pub fn grad_features(model: &Model, data: &Dataset, device: &Device) -> Result<(
             .zip(values)
             .map(|(&z, &y)| 2.0 * (z as f64 - y as f64) / c as f64)
             .collect(),
+        Targets::NextToken { .. } => {
+            return Err(AttribError::unsupported(
+                "grad-kmeans",
+                format!(
+                    "dataset {} has next-token targets; group a language model's data with kmeans, repr-kmeans or random",
+                    data.name()
+                ),
+            ));
+        }
     };
     let mut out = Vec::with_capacity(n * d);
     for i in 0..n {
@@ -117,7 +138,7 @@ impl GroupingSpec {
     /// tolerance 1e-3, at most 60 iterations, k-means++ seeded with `seed`).
     pub fn build(
         &self,
-        model: &Model,
+        model: impl Into<AnyModel>,
         train: &Dataset,
         device: &Device,
         seed: u64,

@@ -181,6 +181,17 @@ pub enum Targets {
         /// Targets per example.
         n_targets: usize,
     },
+    /// Language modelling: each example (a token sequence) predicts its own
+    /// next tokens. Token `t` of example `i` is a target when
+    /// `t ≥ max(1, prompt_lens[i])`: the first `prompt_lens[i]` tokens are
+    /// context only (0 for a plain corpus sentence; a prompt's length for
+    /// the log-probability of a completion).
+    NextToken {
+        /// Context-only prefix length of every example.
+        prompt_lens: Vec<usize>,
+        /// Vocabulary size (the features' `vocab_size`).
+        vocab_size: usize,
+    },
 }
 
 impl Targets {
@@ -189,6 +200,7 @@ impl Targets {
         match self {
             Targets::Classes { labels, .. } => labels.len(),
             Targets::Regression { values, n_targets } => values.len() / (*n_targets).max(1),
+            Targets::NextToken { prompt_lens, .. } => prompt_lens.len(),
         }
     }
 
@@ -202,6 +214,7 @@ impl Targets {
         match self {
             Targets::Classes { n_classes, .. } => *n_classes,
             Targets::Regression { n_targets, .. } => *n_targets,
+            Targets::NextToken { vocab_size, .. } => *vocab_size,
         }
     }
 
@@ -223,6 +236,13 @@ impl Targets {
                     n_targets: t,
                 }
             }
+            Targets::NextToken {
+                prompt_lens,
+                vocab_size,
+            } => Targets::NextToken {
+                prompt_lens: idx.iter().map(|&i| prompt_lens[i]).collect(),
+                vocab_size: *vocab_size,
+            },
         }
     }
 
@@ -258,6 +278,15 @@ impl Targets {
                         position: p,
                         value: values[p] as f64,
                     });
+                }
+            }
+            Targets::NextToken { vocab_size, .. } => {
+                if *vocab_size < 2 {
+                    return Err(CoreError::invalid_param(
+                        format!("{name} vocab_size"),
+                        vocab_size,
+                        "need at least 2 tokens",
+                    ));
                 }
             }
         }
@@ -297,6 +326,41 @@ impl Dataset {
                 format!("{} rows (one per example)", features.len()),
                 format!("{} rows", targets.len()),
             ));
+        }
+        if let Targets::NextToken {
+            prompt_lens,
+            vocab_size,
+        } = &targets
+        {
+            let Features::Tokens {
+                vocab_size: v,
+                offsets,
+                ..
+            } = &features
+            else {
+                return Err(CoreError::invalid_param(
+                    format!("{name} targets"),
+                    "next-token targets",
+                    "need token features",
+                ));
+            };
+            if v != vocab_size {
+                return Err(CoreError::invalid_param(
+                    format!("{name} next-token vocab_size"),
+                    vocab_size,
+                    format!("the token features have vocab_size {v}"),
+                ));
+            }
+            for (i, &p) in prompt_lens.iter().enumerate() {
+                let len = offsets[i + 1] - offsets[i];
+                if len <= p.max(1) {
+                    return Err(CoreError::invalid_param(
+                        format!("{name} row {i}"),
+                        format!("{len} tokens with a {p}-token prompt"),
+                        "needs at least one token to predict after the prompt (and after the first token)",
+                    ));
+                }
+            }
         }
         Ok(Self {
             name,
@@ -380,7 +444,7 @@ impl Dataset {
     pub fn labels(&self) -> Option<&[usize]> {
         match &self.targets {
             Targets::Classes { labels, .. } => Some(labels),
-            Targets::Regression { .. } => None,
+            Targets::Regression { .. } | Targets::NextToken { .. } => None,
         }
     }
 
@@ -389,7 +453,10 @@ impl Dataset {
         self.labels().ok_or_else(|| {
             CoreError::invalid_param(
                 format!("dataset {}", self.name),
-                "regression targets",
+                match self.targets {
+                    Targets::NextToken { .. } => "next-token targets",
+                    _ => "regression targets",
+                },
                 "this needs class labels",
             )
         })
@@ -399,7 +466,7 @@ impl Dataset {
     pub fn n_classes(&self) -> Option<usize> {
         match &self.targets {
             Targets::Classes { n_classes, .. } => Some(*n_classes),
-            Targets::Regression { .. } => None,
+            Targets::Regression { .. } | Targets::NextToken { .. } => None,
         }
     }
 
@@ -417,7 +484,7 @@ impl Dataset {
     pub fn class_counts(&self) -> Option<Vec<usize>> {
         let (labels, c) = match &self.targets {
             Targets::Classes { labels, n_classes } => (labels, *n_classes),
-            Targets::Regression { .. } => return None,
+            Targets::Regression { .. } | Targets::NextToken { .. } => return None,
         };
         let mut counts = vec![0; c];
         for &l in labels {

@@ -58,4 +58,4 @@ pub use sample::{
 };
 pub use standardize::Standardizer;
 pub use tables::{EnergyTarget, Table, breast_cancer, concrete, energy, heloc, optdigits};
-pub use text::{VocabParams, Vocabulary, sst2, tokenize};
+pub use text::{VocabParams, Vocabulary, next_token_corpus, prompt_completions, sst2, tokenize};

@@ -78,9 +78,9 @@ impl Standardizer {
     pub fn fit_targets(ds: &Dataset) -> Result<Self> {
         match ds.targets() {
             Targets::Regression { values, n_targets } => Self::fit(values, *n_targets),
-            Targets::Classes { .. } => Err(DataError::invalid_param(
+            Targets::Classes { .. } | Targets::NextToken { .. } => Err(DataError::invalid_param(
                 format!("dataset {}", ds.name()),
-                "class labels",
+                "class labels or next tokens",
                 "target standardisation needs regression targets",
             )),
         }

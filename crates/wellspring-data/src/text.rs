@@ -221,6 +221,81 @@ pub fn sst2(
     Ok((split, v))
 }
 
+/// A language-modelling corpus from a token dataset: every row with at least
+/// two tokens, predicting its own next tokens (`Targets::NextToken`, no
+/// prompt). Returns the corpus and the rows of `data` it kept. Errors if
+/// `data` holds dense features or no row has two tokens.
+pub fn next_token_corpus(data: &Dataset, name: &str) -> Result<(Dataset, Vec<usize>)> {
+    let Features::Tokens { vocab_size, .. } = data.features() else {
+        return Err(DataError::invalid_param(
+            format!("dataset {}", data.name()),
+            "dense features",
+            "a language-model corpus needs token sequences",
+        ));
+    };
+    let keep: Vec<usize> = (0..data.len())
+        .filter(|&i| data.features().token_row(i).len() >= 2)
+        .collect();
+    if keep.is_empty() {
+        return Err(DataError::invalid_param(
+            format!("dataset {}", data.name()),
+            "no row with two tokens",
+            "a language-model corpus needs sequences of at least two tokens",
+        ));
+    }
+    let features = data.features().select(&keep);
+    let ds = Dataset::new(
+        name,
+        features,
+        Targets::NextToken {
+            prompt_lens: vec![0; keep.len()],
+            vocab_size: *vocab_size,
+        },
+    )?;
+    Ok((ds, keep))
+}
+
+/// Prompt/completion pairs as a next-token dataset: each row is the tokens
+/// of `prompt` then `completion` (encoded with `vocab`), and only the
+/// completion's tokens are targets (what the log-probability of a completion
+/// given its prompt measures). Errors on an empty prompt or completion.
+pub fn prompt_completions(
+    vocab: &Vocabulary,
+    pairs: &[(&str, &str)],
+    name: &str,
+) -> Result<Dataset> {
+    let mut ids = Vec::new();
+    let mut offsets = vec![0];
+    let mut prompt_lens = Vec::with_capacity(pairs.len());
+    for (k, (prompt, completion)) in pairs.iter().enumerate() {
+        let p = vocab.encode(prompt, None);
+        let c = vocab.encode(completion, None);
+        if p.is_empty() || c.is_empty() {
+            return Err(DataError::invalid_param(
+                format!("prompt/completion pair {k}"),
+                format!("{prompt:?} / {completion:?}"),
+                "both the prompt and the completion need at least one token",
+            ));
+        }
+        prompt_lens.push(p.len());
+        ids.extend(p);
+        ids.extend(c);
+        offsets.push(ids.len());
+    }
+    Ok(Dataset::new(
+        name,
+        Features::Tokens {
+            ids,
+            offsets,
+            vocab_size: vocab.len(),
+        },
+        Targets::NextToken {
+            prompt_lens,
+            vocab_size: vocab.len(),
+        },
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

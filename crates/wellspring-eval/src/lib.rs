@@ -91,8 +91,8 @@ pub use loo::{CorrelationReport, LooCorrelation, LooGroundTruth, LooPoints, LooR
 pub use metric::{Aggregation, EvalContext, Metric, aggregate};
 #[cfg(feature = "burn")]
 pub use model::{
-    DEFAULT_PARALLELISM, ModelFurtherTrainer, ModelRetrainer, data_fingerprint, model_fingerprint,
-    outputs_from_logits,
+    DEFAULT_PARALLELISM, ModelFurtherTrainer, ModelRetrainer, SubsetRetrainer, data_fingerprint,
+    model_fingerprint, outputs_from_logits,
 };
 pub use noisy::{DetectionResult, NoisyLabelDetection, Order};
 pub use removal::{

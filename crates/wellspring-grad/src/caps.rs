@@ -8,19 +8,50 @@
 //! | Conv2d | `Σ_pos δ_i[:, pos] ⊗ patch_i[:, pos]`, bias `Σ_pos δ_i` | im2col + GEMM |
 //! | BatchNorm2d | `γ: Σ_pos δ_i x̂_i`, `β: Σ_pos δ_i` (eval-mode statistics) | direct sums |
 //! | EmbeddingBag | row `t` of the table gets `δ_i · mask/len` per use | scatter |
+//! | Linear on a sequence | `Σ_t [a_it; 1] ⊗ δ_it` (rank `T`) | GEMM `A_iᵀ Δ_i` |
+//! | Embedding | row `id_it` of the table gets `δ_it` | scatter |
+//! | LayerNorm | `γ: Σ_t δ_it ⊙ x̂_it`, `β: Σ_t δ_it` | direct sums |
 
 use crate::gemm::{View, sgemm};
 use crate::kernels::{ConvGeom, axpy, dot, outer};
 
-/// Linear layer `y = x W + b`, `W: [d_in, d_out]`.
+/// Linear layer `y = x W + b`, `W: [d_in, d_out]`, applied to `t`
+/// positions per example (`t = 1` for flat inputs).
 #[derive(Clone, Debug)]
 pub(crate) struct LinearCap {
     pub d_in: usize,
     pub d_out: usize,
     pub bias: bool,
-    /// Inputs, `rows × d_in`.
+    /// Positions per example.
+    pub t: usize,
+    /// Inputs, `rows × t × d_in`.
     pub a: Vec<f32>,
-    /// Errors, `rows × d_out`.
+    /// Errors, `rows × t × d_out`.
+    pub delta: Vec<f32>,
+}
+
+/// Token embedding `y_it = E[id_it]`.
+#[derive(Clone, Debug)]
+pub(crate) struct TokCap {
+    pub vocab: usize,
+    pub dim: usize,
+    /// Positions per example.
+    pub len: usize,
+    /// Token ids, `rows × len`.
+    pub ids: Vec<usize>,
+    /// Errors, `rows × len × dim`.
+    pub delta: Vec<f32>,
+}
+
+/// LayerNorm over the last axis, `y = γ ⊙ x̂ + β`, at `t` positions per example.
+#[derive(Clone, Debug)]
+pub(crate) struct LnCap {
+    pub d: usize,
+    pub t: usize,
+    pub beta: bool,
+    /// Normalised inputs `x̂`, `rows × t × d`.
+    pub xhat: Vec<f32>,
+    /// Errors, `rows × t × d`.
     pub delta: Vec<f32>,
 }
 
@@ -68,6 +99,8 @@ pub(crate) enum LayerCap {
     Conv(ConvCap),
     Bn(BnCap),
     Emb(EmbCap),
+    Tok(TokCap),
+    Ln(LnCap),
 }
 
 /// Per-thread scratch for im2col and projections.
@@ -93,6 +126,8 @@ impl LayerCap {
             LayerCap::Conv(c) => c.geom.c_out * (c.geom.k() + c.bias as usize),
             LayerCap::Bn(c) => 2 * c.c,
             LayerCap::Emb(c) => c.vocab * c.dim,
+            LayerCap::Tok(c) => c.vocab * c.dim,
+            LayerCap::Ln(c) => c.d * (1 + c.beta as usize),
         }
     }
 
@@ -100,13 +135,34 @@ impl LayerCap {
     pub fn write_row(&self, i: usize, out: &mut [f32], s: &mut Scratch) {
         debug_assert_eq!(out.len(), self.len());
         match self {
-            LayerCap::Linear(c) => {
+            LayerCap::Linear(c) if c.t == 1 => {
                 let a = &c.a[i * c.d_in..(i + 1) * c.d_in];
                 let d = &c.delta[i * c.d_out..(i + 1) * c.d_out];
                 let (w, b) = out.split_at_mut(c.d_in * c.d_out);
                 outer(a, d, w);
                 if c.bias {
                     b.copy_from_slice(d);
+                }
+            }
+            LayerCap::Linear(c) => {
+                let t = c.t;
+                let a = &c.a[i * t * c.d_in..(i + 1) * t * c.d_in];
+                let d = &c.delta[i * t * c.d_out..(i + 1) * t * c.d_out];
+                let (w, b) = out.split_at_mut(c.d_in * c.d_out);
+                // G_W = A_iᵀ Δ_i: [d_in × t] · [t × d_out], the rank-t sum Σ_t a_t δ_tᵀ.
+                sgemm(
+                    1.0,
+                    View::rm(a, t, c.d_in, c.d_in).t(),
+                    View::rm(d, t, c.d_out, c.d_out),
+                    0.0,
+                    w,
+                    c.d_out,
+                );
+                if c.bias {
+                    b.fill(0.0);
+                    for row in d.chunks_exact(c.d_out) {
+                        axpy(1.0, row, b);
+                    }
                 }
             }
             LayerCap::Conv(c) => {
@@ -153,6 +209,26 @@ impl LayerCap {
                     }
                 }
             }
+            LayerCap::Tok(c) => {
+                out.fill(0.0);
+                c.scatter(i, 1.0, out);
+            }
+            LayerCap::Ln(c) => {
+                let n = c.t * c.d;
+                let x = &c.xhat[i * n..(i + 1) * n];
+                let d = &c.delta[i * n..(i + 1) * n];
+                let (gamma, beta) = out.split_at_mut(c.d);
+                gamma.fill(0.0);
+                beta.fill(0.0);
+                for (xr, dr) in x.chunks_exact(c.d).zip(d.chunks_exact(c.d)) {
+                    for j in 0..c.d {
+                        gamma[j] += dr[j] * xr[j];
+                    }
+                    if c.beta {
+                        axpy(1.0, dr, beta);
+                    }
+                }
+            }
         }
     }
 
@@ -169,17 +245,18 @@ impl LayerCap {
         let cf = |r: usize| coef.map_or(1.0, |c| c[r]);
         match self {
             LayerCap::Linear(c) => {
-                let m = rows.len();
+                // Token rows: `t` per example (1 for flat inputs).
+                let (t, di, dout) = (c.t, c.t * c.d_in, c.t * c.d_out);
+                let m = rows.len() * t;
                 let a = grow(&mut s.a, m * c.d_in);
                 for (r, &i) in rows.iter().enumerate() {
-                    a[r * c.d_in..(r + 1) * c.d_in]
-                        .copy_from_slice(&c.a[i * c.d_in..(i + 1) * c.d_in]);
+                    a[r * di..(r + 1) * di].copy_from_slice(&c.a[i * di..(i + 1) * di]);
                 }
                 let d = grow(&mut s.b, m * c.d_out);
                 for (r, &i) in rows.iter().enumerate() {
-                    let src = &c.delta[i * c.d_out..(i + 1) * c.d_out];
+                    let src = &c.delta[i * dout..(i + 1) * dout];
                     let k = cf(r);
-                    for (o, &v) in d[r * c.d_out..(r + 1) * c.d_out].iter_mut().zip(src) {
+                    for (o, &v) in d[r * dout..(r + 1) * dout].iter_mut().zip(src) {
                         *o = k * v;
                     }
                 }
@@ -222,7 +299,12 @@ impl LayerCap {
                     }
                 }
             }
-            LayerCap::Bn(_) | LayerCap::Emb(_) => {
+            LayerCap::Tok(c) => {
+                for (r, &i) in rows.iter().enumerate() {
+                    c.scatter(i, cf(r), out);
+                }
+            }
+            LayerCap::Bn(_) | LayerCap::Emb(_) | LayerCap::Ln(_) => {
                 let row = grow(&mut s.c, self.len());
                 let mut inner = Scratch::default();
                 for (r, &i) in rows.iter().enumerate() {
@@ -247,12 +329,12 @@ impl LayerCap {
     ) {
         match self {
             LayerCap::Linear(c) => {
-                let m = rows.len();
+                let m = rows.len() * c.t;
                 if m == 0 {
                     return;
                 }
-                let a = &c.a[rows.start * c.d_in..rows.end * c.d_in];
-                let d = &c.delta[rows.start * c.d_out..rows.end * c.d_out];
+                let a = &c.a[rows.start * c.t * c.d_in..rows.end * c.t * c.d_in];
+                let d = &c.delta[rows.start * c.t * c.d_out..rows.end * c.t * c.d_out];
                 let (w, b) = out.split_at_mut(c.d_in * c.d_out);
                 sgemm(
                     scale,
@@ -281,13 +363,13 @@ impl LayerCap {
         debug_assert_eq!(v.len(), self.len());
         match self {
             LayerCap::Linear(c) => {
-                let m = rows.len();
+                let (tp, di) = (c.t, c.t * c.d_in);
+                let m = rows.len() * tp;
                 let a = grow(&mut s.a, m * c.d_in);
                 for (r, &i) in rows.iter().enumerate() {
-                    a[r * c.d_in..(r + 1) * c.d_in]
-                        .copy_from_slice(&c.a[i * c.d_in..(i + 1) * c.d_in]);
+                    a[r * di..(r + 1) * di].copy_from_slice(&c.a[i * di..(i + 1) * di]);
                 }
-                // T = A V_W: [m × d_out]; g_i·v = (a_i V_W + v_b)·δ_i.
+                // T = A V_W: [m × d_out]; g_i·v = Σ_t (a_it V_W + v_b)·δ_it.
                 let t = grow(&mut s.b, m * c.d_out);
                 let (vw, vb) = v.split_at(c.d_in * c.d_out);
                 sgemm(
@@ -299,11 +381,15 @@ impl LayerCap {
                     c.d_out,
                 );
                 for (r, &i) in rows.iter().enumerate() {
-                    let trow = &mut t[r * c.d_out..(r + 1) * c.d_out];
-                    if c.bias {
-                        axpy(1.0, vb, trow);
+                    for p in 0..tp {
+                        let tr = r * tp + p;
+                        let trow = &mut t[tr * c.d_out..(tr + 1) * c.d_out];
+                        if c.bias {
+                            axpy(1.0, vb, trow);
+                        }
+                        let ti = i * tp + p;
+                        out[r] += dot(trow, &c.delta[ti * c.d_out..(ti + 1) * c.d_out]);
                     }
-                    out[r] += dot(trow, &c.delta[i * c.d_out..(i + 1) * c.d_out]);
                 }
             }
             LayerCap::Conv(c) => {
@@ -333,7 +419,16 @@ impl LayerCap {
                     out[r] += acc;
                 }
             }
-            LayerCap::Bn(_) | LayerCap::Emb(_) => {
+            LayerCap::Tok(c) => {
+                for (r, &i) in rows.iter().enumerate() {
+                    for p in 0..c.len {
+                        let id = c.ids[i * c.len + p];
+                        let d = &c.delta[(i * c.len + p) * c.dim..(i * c.len + p + 1) * c.dim];
+                        out[r] += dot(d, &v[id * c.dim..(id + 1) * c.dim]);
+                    }
+                }
+            }
+            LayerCap::Bn(_) | LayerCap::Emb(_) | LayerCap::Ln(_) => {
                 let row = grow(&mut s.c, self.len());
                 let mut inner = Scratch::default();
                 for (r, &i) in rows.iter().enumerate() {
@@ -351,6 +446,8 @@ impl LayerCap {
             LayerCap::Conv(c) => c.geom.c_out,
             LayerCap::Bn(c) => 2 * c.c,
             LayerCap::Emb(c) => c.dim,
+            LayerCap::Tok(c) => c.dim,
+            LayerCap::Ln(c) => c.d * (1 + c.beta as usize),
         }
     }
 
@@ -362,6 +459,19 @@ impl LayerCap {
             LayerCap::Conv(c) => c.geom.k() + c.bias as usize,
             LayerCap::Bn(c) => 2 * c.c,
             LayerCap::Emb(c) => c.vocab,
+            LayerCap::Tok(c) => c.vocab,
+            LayerCap::Ln(c) => c.d * (1 + c.beta as usize),
+        }
+    }
+}
+
+impl TokCap {
+    /// `out[id_it] += k · δ_it` for every position of example `i`.
+    fn scatter(&self, i: usize, k: f32, out: &mut [f32]) {
+        for p in 0..self.len {
+            let id = self.ids[i * self.len + p];
+            let d = &self.delta[(i * self.len + p) * self.dim..(i * self.len + p + 1) * self.dim];
+            axpy(k, d, &mut out[id * self.dim..(id + 1) * self.dim]);
         }
     }
 }

@@ -3,15 +3,16 @@
 //! captured `(a_i, δ_i)` copied to the host (the probe's gradient row `i` is
 //! example `i`'s backprop error, since examples do not interact in eval mode).
 
-use burn::nn::PaddingConfig2d;
+use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::nn::{LayerNorm, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 use wellspring_core::Dataset;
-use wellspring_models::{Act, ForwardHook, Input, LayerInput, Mode, Model, ParamLayerRef};
+use wellspring_models::{Act, AnyModel, ForwardHook, Input, LayerInput, ParamLayerRef, Tracker};
 
-use crate::caps::{BnCap, ConvCap, EmbCap, LayerCap, LinearCap};
+use crate::caps::{BnCap, ConvCap, EmbCap, LayerCap, LinearCap, LnCap, TokCap};
 use crate::error::{GradError, Result};
 use crate::kernels::ConvGeom;
-use crate::layout::GradLayout;
+use crate::layout::{Binding, GradLayout};
 use crate::output::OutputFn;
 
 /// Everything captured for one batch.
@@ -22,6 +23,9 @@ pub(crate) struct Captured {
     pub layers: Vec<LayerCap>,
     /// Per-example output values.
     pub outputs: Vec<f32>,
+    /// For token inputs, the `rows × T` mask of real (1) vs padding (0)
+    /// positions, with `T`: K-FAC counts only real tokens of sequence layers.
+    pub token_mask: Option<(usize, Vec<f32>)>,
 }
 
 /// Host copy of a float tensor as f32.
@@ -44,6 +48,15 @@ enum Meta {
         d_out: usize,
         bias: bool,
     },
+    Tok {
+        vocab: usize,
+        dim: usize,
+    },
+    Ln {
+        d: usize,
+        beta: bool,
+        xhat: Vec<f32>,
+    },
     Conv {
         geom: ConvGeom,
         bias: bool,
@@ -62,6 +75,7 @@ enum Meta {
 enum Probe {
     Flat(Tensor<2>),
     Image(Tensor<4>),
+    Seq(Tensor<3>),
 }
 
 struct Raw {
@@ -75,6 +89,25 @@ struct ProbeHook<'a> {
     layout: &'a GradLayout,
     raws: Vec<Raw>,
     error: Option<GradError>,
+}
+
+/// `x̂` of a LayerNorm: the layer with `γ = 1`, `β = 0` applied to `x`
+/// (burn keeps ε private, so the normalisation is the layer's own).
+fn layer_norm_xhat(layer: &LayerNorm, x: Tensor<3>) -> Tensor<3> {
+    struct Unit(ParamId);
+    impl ModuleMapper for Unit {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let gamma = p.id == self.0;
+            p.map(|t| {
+                let t = t.detach();
+                if gamma { t.ones_like() } else { t.zeros_like() }
+            })
+        }
+    }
+    layer
+        .clone()
+        .map(&mut Unit(layer.gamma.id))
+        .forward(x.detach())
 }
 
 fn same_pad(k: usize, s: usize, d: usize, size: usize) -> usize {
@@ -147,6 +180,14 @@ impl ForwardHook for ProbeHook<'_> {
         let Some(slot) = self.layout.slots().iter().position(|s| s.desc.path == path) else {
             return output;
         };
+        if self.raws.iter().any(|r| r.slot == slot) {
+            self.error.get_or_insert(GradError::unsupported(
+                format!("per-example gradients of {path}"),
+                "the layer is applied more than once in one forward pass (shared weights); \
+                 each tracked layer must be applied once",
+            ));
+            return output;
+        }
         let meta = match layer {
             ParamLayerRef::Linear(l) => {
                 let [d_in, d_out] = l.weight.dims();
@@ -156,11 +197,37 @@ impl ForwardHook for ProbeHook<'_> {
                     bias: l.bias.is_some(),
                 })
             }
+            ParamLayerRef::Embedding(e) => {
+                let [vocab, dim] = e.weight.dims();
+                Ok(Meta::Tok { vocab, dim })
+            }
+            ParamLayerRef::LayerNorm(n) => {
+                let [d] = n.gamma.dims();
+                let x = match input {
+                    Input::Flat(t) => {
+                        let [b, d] = t.dims();
+                        Some(t.clone().reshape([b, 1, d]))
+                    }
+                    Input::Seq(t) => Some(t.clone()),
+                    _ => None,
+                };
+                match x {
+                    Some(x) => Ok(Meta::Ln {
+                        d,
+                        beta: n.beta.is_some(),
+                        xhat: host_f32(layer_norm_xhat(n, x)),
+                    }),
+                    None => Err(GradError::unsupported(
+                        path.to_string(),
+                        "LayerNorm without a flat or sequence input",
+                    )),
+                }
+            }
             ParamLayerRef::Conv2d(c) => match &output {
                 Act::Image(t) => conv_meta(path, c, input, t.dims()),
-                Act::Flat(_) => Err(GradError::unsupported(
+                Act::Flat(_) | Act::Seq(_) => Err(GradError::unsupported(
                     path.to_string(),
-                    "Conv2d with a flat output",
+                    "Conv2d without an image output",
                 )),
             },
             ParamLayerRef::BatchNorm2d(b) => Ok(Meta::Bn {
@@ -189,6 +256,10 @@ impl ForwardHook for ProbeHook<'_> {
                 let p = Tensor::<4>::zeros(t.dims(), (&t.device(), t.dtype())).require_grad();
                 (Probe::Image(p.clone()), Act::Image(t + p))
             }
+            Act::Seq(t) => {
+                let p = Tensor::<3>::zeros(t.dims(), (&t.device(), t.dtype())).require_grad();
+                (Probe::Seq(p.clone()), Act::Seq(t + p))
+            }
         };
         self.raws.push(Raw {
             slot,
@@ -203,35 +274,54 @@ impl ForwardHook for ProbeHook<'_> {
 /// Runs the probed forward/backward on rows `idx` of `data` and copies the
 /// factors to the host. `model` must live on an autodiff device.
 pub(crate) fn capture(
-    model: &Model,
-    layout: &GradLayout,
+    model: &AnyModel,
+    binding: &Binding,
     output: &dyn OutputFn,
     data: &Dataset,
     idx: &[usize],
     device: &Device,
 ) -> Result<Captured> {
+    let layout = &binding.layout;
     let x = model.input_batch(data, idx, device)?;
     let y = model.target_batch(data, idx, device)?;
+    let token_mask = match &x {
+        Input::Tokens { ids, mask } => Some((ids.dims()[1], host_f32(mask.clone()))),
+        _ => None,
+    };
     let mut hook = ProbeHook {
         layout,
         raws: Vec::new(),
         error: None,
     };
-    let out = model.net.forward_hooked(x, Mode::Eval, &mut hook);
+    let out = {
+        let mut tracker = Tracker::probing(&mut hook, &binding.names);
+        let out = model.forward_tracked(&x, &mut tracker)?;
+        tracker.finish()?;
+        out
+    };
     if let Some(e) = hook.error {
         return Err(e);
     }
     if hook.raws.len() != layout.slots().len() {
+        let missing: Vec<&str> = layout
+            .slots()
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| !hook.raws.iter().any(|r| r.slot == *k))
+            .map(|(_, s)| s.desc.path.as_str())
+            .collect();
         return Err(GradError::unsupported(
-            "gradient capture",
+            format!("gradient capture of the {} model", model.model_name()),
             format!(
-                "the forward pass reached {} of the {} selected layers",
+                "the forward pass reached {} of the {} selected layers; not routed through \
+                 the Tracker: {}",
                 hook.raws.len(),
-                layout.slots().len()
+                layout.slots().len(),
+                missing.join(", ")
             ),
         ));
     }
-    let values = output.forward(out.logits, &y)?;
+    let values = output.apply(out.logits, &y)?;
     let grads = values.clone().sum().backward();
     let outputs = host_f32(values);
     let rows = idx.len();
@@ -240,12 +330,14 @@ pub(crate) fn capture(
         let delta = match &raw.probe {
             Probe::Flat(p) => p.grad(&grads).map(host_f32),
             Probe::Image(p) => p.grad(&grads).map(host_f32),
+            Probe::Seq(p) => p.grad(&grads).map(host_f32),
         };
         // No gradient reached the probe: the output does not depend on the layer.
         let delta = delta.unwrap_or_else(|| {
             let n = match &raw.probe {
                 Probe::Flat(p) => p.dims().iter().product(),
                 Probe::Image(p) => p.dims().iter().product(),
+                Probe::Seq(p) => p.dims().iter().product(),
             };
             vec![0.0; n]
         });
@@ -254,7 +346,36 @@ pub(crate) fn capture(
                 d_in,
                 d_out,
                 bias,
+                t: 1,
                 a: host_f32(a),
+                delta,
+            }),
+            (Meta::Linear { d_in, d_out, bias }, Input::Seq(a)) => {
+                let t = a.dims()[1];
+                LayerCap::Linear(LinearCap {
+                    d_in,
+                    d_out,
+                    bias,
+                    t,
+                    a: host_f32(a),
+                    delta,
+                })
+            }
+            (Meta::Tok { vocab, dim }, Input::Ids(ids)) => {
+                let [_, len] = ids.dims();
+                LayerCap::Tok(TokCap {
+                    vocab,
+                    dim,
+                    len,
+                    ids: host_ids(ids),
+                    delta,
+                })
+            }
+            (Meta::Ln { d, beta, xhat }, _) => LayerCap::Ln(LnCap {
+                d,
+                t: xhat.len() / (rows * d).max(1),
+                beta,
+                xhat,
                 delta,
             }),
             (Meta::Conv { geom, bias }, Input::Image(x)) => LayerCap::Conv(ConvCap {
@@ -281,13 +402,7 @@ pub(crate) fn capture(
             }
             (Meta::Emb { vocab, dim }, Input::Tokens { ids, mask }) => {
                 let [_, len] = ids.dims();
-                let ids: Vec<usize> = ids
-                    .into_data()
-                    .try_into_vec_as::<i64>()
-                    .expect("token ids convert to i64")
-                    .into_iter()
-                    .map(|v| v.max(0) as usize)
-                    .collect();
+                let ids = host_ids(ids);
                 let mut w = host_f32(mask);
                 for row in w.chunks_exact_mut(len.max(1)) {
                     let count: f32 = row.iter().sum::<f32>().max(1.0);
@@ -320,5 +435,15 @@ pub(crate) fn capture(
             .map(|l| l.expect("every slot captured (count checked)"))
             .collect(),
         outputs,
+        token_mask,
     })
+}
+
+fn host_ids(ids: Tensor<2, burn::tensor::Int>) -> Vec<usize> {
+    ids.into_data()
+        .try_into_vec_as::<i64>()
+        .expect("token ids convert to i64")
+        .into_iter()
+        .map(|v| v.max(0) as usize)
+        .collect()
 }

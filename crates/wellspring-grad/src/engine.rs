@@ -8,12 +8,12 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use rayon::prelude::*;
 use wellspring_core::{CoreError, Dataset, Grouping};
-use wellspring_models::Model;
+use wellspring_models::AnyModel;
 
 use crate::caps::Scratch;
 use crate::capture::{Captured, capture, host_f32};
 use crate::error::{GradError, Result};
-use crate::layout::{GradLayout, LayerSelection};
+use crate::layout::{Binding, GradLayout, LayerSelection};
 use crate::output::{CrossEntropy, OutputFn};
 use crate::project::Projector;
 
@@ -165,9 +165,12 @@ impl GradParams {
         self
     }
 
-    /// Checks the settings and prepares `model` on `device` (an autodiff copy
-    /// whose parameters are not tracked; gradients come from probes).
-    pub fn build(self, model: &Model, device: &Device) -> Result<GradEngine> {
+    /// Checks the settings and prepares `model` (the zoo's `Model` or any
+    /// [`wellspring_models::Attributable`] in an [`AnyModel`]) on `device`:
+    /// an autodiff copy whose parameters are not tracked; gradients come
+    /// from probes on the tracked layers' outputs.
+    pub fn build(self, model: impl Into<AnyModel>, device: &Device) -> Result<GradEngine> {
+        let model: AnyModel = model.into();
         if self.batch_size == 0 {
             return Err(GradError::param(
                 "GradParams.batch_size",
@@ -182,12 +185,12 @@ impl GradParams {
                 "must be at least 1",
             ));
         }
-        let layout = self.selection.resolve(model)?;
+        let binding = self.selection.bind(&model)?;
         let device = device.clone().autodiff();
-        let model = model.valid().to_device(&device);
+        let model = model.valid().fork(&device);
         Ok(GradEngine {
             model,
-            layout,
+            binding,
             selection: self.selection,
             output: self.output,
             batch_size: self.batch_size,
@@ -204,8 +207,8 @@ impl GradParams {
 /// `i` is exactly example `i`'s backprop error.
 #[derive(Clone, Debug)]
 pub struct GradEngine {
-    model: Model,
-    layout: GradLayout,
+    model: AnyModel,
+    binding: Binding,
     selection: LayerSelection,
     output: Arc<dyn OutputFn>,
     batch_size: usize,
@@ -221,12 +224,16 @@ impl GradEngine {
 
     /// Number of parameters covered (`p`, the width of a gradient row).
     pub fn dim(&self) -> usize {
-        self.layout.dim()
+        self.binding.layout.dim()
     }
 
     /// The selected layers and their place in a gradient row.
     pub fn layout(&self) -> &GradLayout {
-        &self.layout
+        &self.binding.layout
+    }
+
+    pub(crate) fn binding(&self) -> &Binding {
+        &self.binding
     }
 
     /// The selection this engine was built with.
@@ -240,7 +247,7 @@ impl GradEngine {
     }
 
     /// The model copy on the autodiff device.
-    pub fn model(&self) -> &Model {
+    pub fn model(&self) -> &AnyModel {
         &self.model
     }
 
@@ -262,7 +269,7 @@ impl GradEngine {
     pub(crate) fn capture(&self, data: &Dataset, idx: &[usize]) -> Result<Captured> {
         capture(
             &self.model,
-            &self.layout,
+            &self.binding,
             self.output.as_ref(),
             data,
             idx,
@@ -293,13 +300,13 @@ impl GradEngine {
         let idx = rows.into().resolve(data.len(), data.name())?;
         self.model.check_dataset(data)?;
         let plain = self.device.clone().without_autodiff();
-        let model = self.model.to_device(&plain);
+        let model = self.model.fork(&plain);
         let mut out = Vec::with_capacity(idx.len());
         for batch in idx.chunks(self.batch_size) {
             let x = model.input_batch(data, batch, &plain)?;
             let y = model.target_batch(data, batch, &plain)?;
-            let logits = model.net.forward(x, wellspring_models::Mode::Eval).logits;
-            out.extend(host_f32(self.output.forward(logits, &y)?));
+            let logits = model.forward(&x)?.logits;
+            out.extend(host_f32(self.output.apply(logits, &y)?));
         }
         Ok(out)
     }
@@ -337,7 +344,7 @@ impl GradEngine {
     /// Writes rows `b0..b0 + out.len()/p` of a capture into `out`.
     pub(crate) fn write_rows(&self, cap: &Captured, b0: usize, out: &mut [f32]) {
         let p = self.dim();
-        let slots = self.layout.slots();
+        let slots = self.binding.layout.slots();
         out.par_chunks_mut(p)
             .enumerate()
             .for_each_init(Scratch::default, |s, (k, row)| {
@@ -432,11 +439,11 @@ impl GradEngine {
             ));
         }
         if let Some(k) = proj.as_kronecker()
-            && k.layout() != &self.layout
+            && k.layout() != &self.binding.layout
         {
             return Err(GradError::shape(
                 "Kronecker projector layers",
-                format!("{:?}", self.layout.paths()),
+                format!("{:?}", self.binding.layout.paths()),
                 format!("{:?}", k.layout().paths()),
             ));
         }
@@ -456,7 +463,7 @@ impl GradEngine {
             crate::error::check_len("weighted_sum weights", w, idx.len())?;
         }
         let mut out = vec![0.0f32; self.dim()];
-        let slots = self.layout.slots();
+        let slots = self.binding.layout.slots();
         self.for_each_batch(data, &idx, |start, batch, cap| {
             let local: Vec<usize> = (0..batch.len()).collect();
             let coef = weights.map(|w| &w[start..start + batch.len()]);
@@ -508,7 +515,7 @@ impl GradEngine {
         // Rows sorted by group, so most groups fall into one batch.
         let mut order: Vec<usize> = (0..data.len()).collect();
         order.sort_by_key(|&i| assign[i]);
-        let slots = self.layout.slots();
+        let slots = self.binding.layout.slots();
         self.for_each_batch(data, &order, |_, batch, cap| {
             // Sorted rows make each group a contiguous run of the batch.
             let mut runs: Vec<(usize, Range<usize>)> = Vec::new();

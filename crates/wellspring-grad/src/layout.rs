@@ -1,23 +1,29 @@
 //! Which parameters a gradient covers: [`LayerSelection`] resolved against a
 //! model into a [`GradLayout`] (selected layers, in canonical order, packed).
 
+use burn::module::ParamId;
 use serde::{Deserialize, Serialize};
-use wellspring_models::{Model, ParamLayerDesc, ParamLayerKind};
+use wellspring_models::{AnyModel, LayerNames, ParamLayerDesc, ParamLayerKind, ParamTable};
 
 use crate::error::{GradError, Result};
 
 /// The parameters to differentiate.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LayerSelection {
-    /// Every parameter.
+    /// Every parameter. A parameter outside the tracked layers (see
+    /// [`wellspring_models::ParamTable`]) is an error naming it.
     #[default]
     All,
     /// The layers whose path equals one of these names or lies under it
-    /// (`"body.7"` selects `body.7.inner.0`, ...); see
-    /// [`Model::param_layers_matching`]. Unknown names are an error.
+    /// (`"body.7"` selects `body.7.inner.0`, ...). Unknown names are an error
+    /// that lists the available paths.
     Layers(Vec<String>),
-    /// The head (last linear layer) only.
+    /// The head: the layer named `head` (the zoo's last linear layer), or
+    /// else the last tracked layer in declaration order.
     Head,
+    /// Every tracked layer; parameters outside them are held fixed (the
+    /// explicit opt-in for models with, e.g., a raw positional `Param`).
+    Tracked,
 }
 
 impl LayerSelection {
@@ -27,10 +33,33 @@ impl LayerSelection {
     }
 
     /// The selected layers of `model`, packed into one vector.
-    pub fn resolve(&self, model: &Model) -> Result<GradLayout> {
-        let descs = match self {
-            LayerSelection::All => model.param_layers(),
-            LayerSelection::Head => model.param_layers_matching(&["head"])?,
+    pub fn resolve(&self, model: impl Into<AnyModel>) -> Result<GradLayout> {
+        Ok(self.bind(&model.into())?.layout)
+    }
+
+    /// The selected layers of `model` with their parameter ids.
+    pub(crate) fn bind(&self, model: &AnyModel) -> Result<Binding> {
+        let table = model.param_table();
+        let names = table.names();
+        let picked: Vec<usize> = match self {
+            LayerSelection::All => {
+                if !table.untracked.is_empty() {
+                    return Err(untracked_error(model, &table));
+                }
+                (0..table.layers.len()).collect()
+            }
+            LayerSelection::Tracked => (0..table.layers.len()).collect(),
+            LayerSelection::Head => {
+                let pos = table
+                    .layers
+                    .iter()
+                    .position(|l| l.desc.path == "head")
+                    .or_else(|| table.layers.len().checked_sub(1));
+                match pos {
+                    Some(p) => vec![p],
+                    None => return Err(no_layers(model)),
+                }
+            }
             LayerSelection::Layers(names) => {
                 if names.is_empty() {
                     return Err(GradError::param(
@@ -39,12 +68,81 @@ impl LayerSelection {
                         "name at least one layer",
                     ));
                 }
-                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                model.param_layers_matching(&refs)?
+                let under = |path: &str, name: &str| {
+                    path == name
+                        || (path.len() > name.len()
+                            && path.starts_with(name)
+                            && path.as_bytes()[name.len()] == b'.')
+                };
+                for name in names {
+                    if !table.layers.iter().any(|l| under(&l.desc.path, name)) {
+                        return Err(wellspring_models::ModelError::UnknownLayer {
+                            name: name.clone(),
+                            available: table
+                                .layers
+                                .iter()
+                                .map(|l| l.desc.path.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        }
+                        .into());
+                    }
+                }
+                (0..table.layers.len())
+                    .filter(|&k| names.iter().any(|n| under(&table.layers[k].desc.path, n)))
+                    .collect()
             }
         };
-        Ok(GradLayout::new(descs))
+        if picked.is_empty() {
+            return Err(no_layers(model));
+        }
+        let ids = picked
+            .iter()
+            .map(|&k| table.layers[k].ids.clone())
+            .collect();
+        let layout = GradLayout::new(
+            picked
+                .iter()
+                .map(|&k| table.layers[k].desc.clone())
+                .collect(),
+        );
+        Ok(Binding { layout, ids, names })
     }
+}
+
+fn no_layers(model: &AnyModel) -> GradError {
+    GradError::unsupported(
+        format!("gradients of the {} model", model.model_name()),
+        "it has no tracked parameter layer (Linear, Conv2d, Embedding, LayerNorm, BatchNorm2d, EmbeddingBag)",
+    )
+}
+
+fn untracked_error(model: &AnyModel, table: &ParamTable) -> GradError {
+    let list = table
+        .untracked
+        .iter()
+        .map(|p| format!("`{}` {:?}", p.path, p.shape))
+        .collect::<Vec<_>>()
+        .join(", ");
+    GradError::unsupported(
+        format!("per-example gradients of the {} model", model.model_name()),
+        format!(
+            "parameter(s) {list} lie outside the layers a Tracker handles (Linear, Conv2d, \
+             Embedding, LayerNorm, BatchNorm2d, EmbeddingBag), so they get no per-example \
+             gradient; express them through such a layer, or hold them fixed with \
+             LayerSelection::Tracked (or name the layers with LayerSelection::Layers)"
+        ),
+    )
+}
+
+/// A [`GradLayout`] bound to one model: each slot's parameter ids (weight
+/// first) and the names a probing tracker needs. Ids are not part of the
+/// layout, so same-shaped models (checkpoints, ensemble members) share it.
+#[derive(Clone, Debug)]
+pub(crate) struct Binding {
+    pub layout: GradLayout,
+    pub ids: Vec<Vec<ParamId>>,
+    pub names: LayerNames,
 }
 
 /// One selected layer and where it sits in the packed gradient vector.

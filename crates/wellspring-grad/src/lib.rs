@@ -65,7 +65,8 @@ pub use engine::{GradBlock, GradEngine, GradParams, Reduce, Rows};
 pub use error::{GradError, Result};
 pub use layout::{GradLayout, LayerSelection, LayerSlot};
 pub use output::{
-    CorrectProb, CrossEntropy, HostTarget, Logit, Mse, OutputFn, OutputSpec, TrakMargin,
+    CompletionLogProb, CorrectProb, CrossEntropy, HostTarget, Logit, Mse, OutputFn, OutputSpec,
+    TokenLoss, TrakMargin,
 };
 pub use project::{
     CHUNK_ROWS, DenseKind, DenseProjector, Identity, KronLayer, KronLayerKind, KroneckerProjector,

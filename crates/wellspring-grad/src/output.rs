@@ -3,13 +3,20 @@
 //! Every [`OutputFn`] maps logits `z ∈ R^{b×c}` and targets to `f(z_i, y_i) ∈ R^b`
 //! with burn ops, so autodiff differentiates it; where Gauss-Newton needs it, it
 //! also gives the per-example Hessian `∂²f/∂z²` on the host in f64.
+//!
+//! Language models give per-token logits `[b, T, vocab]` with next-token
+//! targets ([`Target::Tokens`]); [`CrossEntropy`] then is the example's mean
+//! token loss (the training loss), [`CompletionLogProb`] the summed
+//! log-probability of its target tokens (a completion after a prompt, the
+//! measurement of Grosse et al. 2023's fact tracing) and [`TokenLoss`] one
+//! target token's loss.
 
 use std::fmt::Debug;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
-use wellspring_models::Target;
+use wellspring_models::{Logits, Target};
 
 use crate::error::{GradError, Result};
 
@@ -32,6 +39,29 @@ pub trait OutputFn: Send + Sync + Debug {
 
     /// Per-example outputs `[b]` from logits `[b, c]`, as differentiable burn ops.
     fn forward(&self, logits: Tensor<2>, target: &Target) -> Result<Tensor<1>>;
+
+    /// Per-example outputs `[b]` from per-token logits `[b, T, vocab]` and
+    /// next-token targets (language models). Default: an error naming the
+    /// function.
+    fn forward_seq(&self, logits: Tensor<3>, target: &Target) -> Result<Tensor<1>> {
+        let _ = target;
+        Err(GradError::unsupported(
+            self.name(),
+            format!(
+                "takes [batch, classes] logits; the model gives per-token logits {:?} \
+                 (use cross-entropy, completion-logprob or token-loss)",
+                logits.dims()
+            ),
+        ))
+    }
+
+    /// [`OutputFn::forward`] or [`OutputFn::forward_seq`], by the logits' kind.
+    fn apply(&self, logits: Logits, target: &Target) -> Result<Tensor<1>> {
+        match logits {
+            Logits::Flat(z) => self.forward(z, target),
+            Logits::Seq(z) => self.forward_seq(z, target),
+        }
+    }
 
     /// Per-example Hessian `∂²f/∂z∂zᵀ` (row-major `c × c`, written to `out`) at
     /// logits `z`, in f64. Used by Gauss-Newton products `Jᵀ H J` (Martens 2010;
@@ -59,6 +89,10 @@ pub enum OutputSpec {
     CorrectProb,
     /// [`Logit`] of this class.
     Logit(usize),
+    /// [`CompletionLogProb`].
+    CompletionLogProb,
+    /// [`TokenLoss`] at this target token.
+    TokenLoss(usize),
 }
 
 impl OutputSpec {
@@ -70,6 +104,8 @@ impl OutputSpec {
             OutputSpec::TrakMargin => Box::new(TrakMargin),
             OutputSpec::CorrectProb => Box::new(CorrectProb),
             OutputSpec::Logit(k) => Box::new(Logit(*k)),
+            OutputSpec::CompletionLogProb => Box::new(CompletionLogProb),
+            OutputSpec::TokenLoss(k) => Box::new(TokenLoss(*k)),
         }
     }
 }
@@ -81,7 +117,39 @@ fn classes(target: &Target, who: &str) -> Result<Tensor<1, Int>> {
             who.to_string(),
             "needs class labels, the dataset has regression targets (use Mse or Logit)",
         )),
+        Target::Tokens { .. } => Err(GradError::unsupported(
+            who.to_string(),
+            "needs class labels, the dataset has next-token targets",
+        )),
     }
+}
+
+/// Next-token ids and weights `[b, T]` of a language-model target, checked
+/// against per-token logits `[b, T, vocab]`.
+fn tokens(logits: &Tensor<3>, target: &Target, who: &str) -> Result<(Tensor<2, Int>, Tensor<2>)> {
+    let Target::Tokens { next, weight } = target else {
+        return Err(GradError::unsupported(
+            who.to_string(),
+            "per-token logits need next-token targets (a language-model dataset)",
+        ));
+    };
+    let [b, t, _] = logits.dims();
+    if next.dims() != [b, t] {
+        return Err(GradError::shape(
+            format!("{who} next-token targets"),
+            format!("[{b}, {t}] (the logits' batch and positions)"),
+            format!("{:?}", next.dims()),
+        ));
+    }
+    Ok((next.clone(), weight.clone()))
+}
+
+/// `log p(next_t)` at every position, `[b, T]`.
+fn token_logp(logits: Tensor<3>, next: Tensor<2, Int>) -> Tensor<2> {
+    let [b, t, _] = logits.dims();
+    log_softmax(logits, 2)
+        .gather(2, next.reshape([b, t, 1]))
+        .reshape([b, t])
 }
 
 fn check_classes(z: &[f64], y: usize, out: &[f64], who: &str) -> Result<usize> {
@@ -130,6 +198,16 @@ impl OutputFn for CrossEntropy {
         let y = classes(target, "cross-entropy")?;
         Ok(gather_y(log_softmax(logits, 1), y).neg())
     }
+    /// The example's mean loss over its target tokens, `−(1/|w|) Σ_t w_t log p(y_t)`
+    /// (the language-model training loss).
+    fn forward_seq(&self, logits: Tensor<3>, target: &Target) -> Result<Tensor<1>> {
+        let (next, w) = tokens(&logits, target, "cross-entropy")?;
+        let b = logits.dims()[0];
+        let count = w.clone().sum_dim(1).clamp_min(1.0);
+        Ok(((token_logp(logits, next) * w).sum_dim(1) / count)
+            .reshape([b])
+            .neg())
+    }
     /// `diag(p) − p pᵀ`.
     fn logit_hessian(&self, z: &[f64], target: HostTarget<'_>, out: &mut [f64]) -> Result<()> {
         let HostTarget::Class(y) = target else {
@@ -175,7 +253,7 @@ impl OutputFn for Mse {
                 let d = logits - y.clone();
                 Ok((d.clone() * d).mean_dim(1).reshape([b]))
             }
-            Target::Classes(_) => Err(GradError::unsupported(
+            Target::Classes(_) | Target::Tokens { .. } => Err(GradError::unsupported(
                 "mse",
                 "needs regression targets, the dataset has class labels (use CrossEntropy)",
             )),
@@ -309,5 +387,97 @@ impl OutputFn for Logit {
         }
         out.fill(0.0);
         Ok(())
+    }
+}
+
+/// Summed log-probability of an example's target tokens, `Σ_t w_t log p(y_t)`:
+/// with a prompt (`Targets::NextToken::prompt_lens`), the log-probability of
+/// the completion given the prompt (language models only; higher = more likely).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CompletionLogProb;
+
+impl OutputFn for CompletionLogProb {
+    fn name(&self) -> String {
+        "completion-logprob".into()
+    }
+    fn spec(&self) -> OutputSpec {
+        OutputSpec::CompletionLogProb
+    }
+    fn forward(&self, logits: Tensor<2>, _: &Target) -> Result<Tensor<1>> {
+        Err(GradError::unsupported(
+            "completion-logprob",
+            format!(
+                "needs per-token logits [batch, T, vocab] (a language model), got {:?}",
+                logits.dims()
+            ),
+        ))
+    }
+    fn forward_seq(&self, logits: Tensor<3>, target: &Target) -> Result<Tensor<1>> {
+        let (next, w) = tokens(&logits, target, "completion-logprob")?;
+        let b = logits.dims()[0];
+        Ok((token_logp(logits, next) * w).sum_dim(1).reshape([b]))
+    }
+}
+
+/// The loss `−log p(y_t)` of one target token: the `k`-th token with nonzero
+/// weight of each example (language models only). An example with fewer
+/// target tokens is an error naming it.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenLoss(pub usize);
+
+impl OutputFn for TokenLoss {
+    fn name(&self) -> String {
+        format!("token-loss({})", self.0)
+    }
+    fn spec(&self) -> OutputSpec {
+        OutputSpec::TokenLoss(self.0)
+    }
+    fn forward(&self, logits: Tensor<2>, _: &Target) -> Result<Tensor<1>> {
+        Err(GradError::unsupported(
+            self.name(),
+            format!(
+                "needs per-token logits [batch, T, vocab] (a language model), got {:?}",
+                logits.dims()
+            ),
+        ))
+    }
+    fn forward_seq(&self, logits: Tensor<3>, target: &Target) -> Result<Tensor<1>> {
+        let (next, w) = tokens(&logits, target, "token-loss")?;
+        let [b, t, _] = logits.dims();
+        // One-hot selector of the k-th weighted position of every row (host side).
+        let wh: Vec<f32> = w
+            .clone()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("weights convert to f32");
+        let mut sel = vec![0.0f32; b * t];
+        for (r, row) in wh.chunks_exact(t.max(1)).enumerate() {
+            let pos = row
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0.0)
+                .nth(self.0)
+                .map(|(p, _)| p)
+                .ok_or_else(|| {
+                    GradError::param(
+                        "token-loss position",
+                        self.0,
+                        format!(
+                            "row {r} of the batch has only {} target tokens",
+                            row.iter().filter(|v| **v != 0.0).count()
+                        ),
+                    )
+                })?;
+            sel[r * t + pos] = 1.0;
+        }
+        let sel = Tensor::<2>::from_data(
+            burn::tensor::TensorData::new(sel, [b, t]),
+            (&w.device(), w.dtype()),
+        );
+        Ok((token_logp(logits, next) * sel)
+            .sum_dim(1)
+            .reshape([b])
+            .neg())
     }
 }

@@ -1,115 +1,64 @@
-//! Reading and writing the selected parameters in f64 (the models crate's
-//! `params_flat`/`set_params_flat` are f32, which would round away a finite
-//! difference step).
+//! Reading, writing and differentiating the selected parameters of any
+//! [`AnyModel`] in f64, keyed by parameter id (the models crate's
+//! `params_flat` is f32, which would round away a finite-difference step).
 
-use burn::module::Param;
-use burn::tensor::{Tensor, TensorData};
-use wellspring_models::{Layer, Model, Net, ParamLayerRef};
+use std::collections::HashMap;
+
+use burn::module::ParamId;
+use burn::tensor::{Gradients, Tensor, TensorData};
+use wellspring_models::AnyModel;
 
 use crate::capture::host_f64;
-use crate::layout::GradLayout;
-use crate::reference::visit_param_layers;
+use crate::layout::Binding;
 
-/// The selected parameters, packed as `layout`, in f64.
-pub(crate) fn params_f64(net: &Net, layout: &GradLayout) -> Vec<f64> {
-    let mut by_path: Vec<(String, Vec<f64>)> = Vec::new();
-    visit_param_layers(net, &mut |path, layer| {
-        if layout.slot(path).is_none() {
-            return;
+/// Where each selected parameter's values go in the packed vector.
+fn slices(b: &Binding) -> HashMap<ParamId, std::ops::Range<usize>> {
+    let mut out = HashMap::new();
+    for (slot, ids) in b.layout.slots().iter().zip(&b.ids) {
+        let w = slot.desc.weight_len();
+        out.insert(ids[0], slot.offset..slot.offset + w);
+        if let Some(&bias) = ids.get(1) {
+            out.insert(bias, slot.offset + w..slot.offset + slot.desc.len);
         }
-        let mut v = Vec::new();
-        let mut push = |t: Vec<f64>| v.extend(t);
-        match layer {
-            ParamLayerRef::Linear(l) => {
-                push(host_f64(l.weight.val()));
-                if let Some(b) = &l.bias {
-                    push(host_f64(b.val()));
-                }
-            }
-            ParamLayerRef::Conv2d(c) => {
-                push(host_f64(c.weight.val()));
-                if let Some(b) = &c.bias {
-                    push(host_f64(b.val()));
-                }
-            }
-            ParamLayerRef::BatchNorm2d(b) => {
-                push(host_f64(b.weight.val()));
-                push(host_f64(b.bias.val()));
-            }
-            ParamLayerRef::EmbeddingBag(e) => push(host_f64(e.weight.val())),
-        }
-        by_path.push((path.to_string(), v));
-    });
-    let mut out = Vec::with_capacity(layout.dim());
-    for slot in layout.slots() {
-        let (_, v) = by_path
-            .iter()
-            .find(|(p, _)| *p == slot.desc.path)
-            .expect("layout slots are parameter layers of the net");
-        out.extend_from_slice(v);
     }
     out
 }
 
-fn overwrite<const D: usize>(p: &mut Param<Tensor<D>>, values: &[f64], pos: &mut usize) {
-    let shape = p.shape();
-    let n = shape.num_elements();
-    let vals = values[*pos..*pos + n].to_vec();
-    *pos += n;
-    *p = p.clone().map(|old| {
-        let grad = old.is_require_grad();
-        let t = Tensor::from_data(
-            TensorData::new(vals, shape.clone()),
-            (&old.device(), old.dtype()),
-        );
-        if grad { t.require_grad() } else { t }
+/// The selected parameters, packed as `b.layout`, in f64.
+pub(crate) fn params_f64(model: &AnyModel, b: &Binding) -> Vec<f64> {
+    let at = slices(b);
+    let mut out = vec![0.0; b.layout.dim()];
+    model.for_each_param(&mut |id, v| {
+        if let Some(r) = at.get(&id) {
+            out[r.clone()].copy_from_slice(&host_f64(v));
+        }
     });
+    out
 }
 
 /// A copy of `model` whose selected parameters are `packed` (layout order),
 /// keeping dtype, device and gradient tracking.
-pub(crate) fn with_params_f64(model: &Model, layout: &GradLayout, packed: &[f64]) -> Model {
-    let mut m = model.clone();
-    fn walk(layers: &mut [Layer], prefix: &str, layout: &GradLayout, packed: &[f64]) {
-        for (i, layer) in layers.iter_mut().enumerate() {
-            let path = format!("{prefix}.{i}");
-            if let Layer::Residual(r) = layer {
-                walk(&mut r.inner, &format!("{path}.inner"), layout, packed);
-                continue;
-            }
-            let Some(slot) = layout.slot(&path) else {
-                continue;
-            };
-            let mut pos = slot.offset;
-            match layer {
-                Layer::Linear(l) => {
-                    overwrite(&mut l.weight, packed, &mut pos);
-                    if let Some(b) = &mut l.bias {
-                        overwrite(b, packed, &mut pos);
-                    }
-                }
-                Layer::Conv2d(c) => {
-                    overwrite(&mut c.weight, packed, &mut pos);
-                    if let Some(b) = &mut c.bias {
-                        overwrite(b, packed, &mut pos);
-                    }
-                }
-                Layer::BatchNorm2d(b) => {
-                    overwrite(&mut b.weight, packed, &mut pos);
-                    overwrite(&mut b.bias, packed, &mut pos);
-                }
-                Layer::EmbeddingBag(e) => overwrite(&mut e.weight, packed, &mut pos),
-                _ => {}
-            }
+pub(crate) fn with_params_f64(model: &AnyModel, b: &Binding, packed: &[f64]) -> AnyModel {
+    let at = slices(b);
+    model.map_params(&mut |id, old| {
+        at.get(&id).map(|r| {
+            Tensor::<1>::from_data(
+                TensorData::new(packed[r.clone()].to_vec(), [r.len()]),
+                (&old.device(), old.dtype()),
+            )
+        })
+    })
+}
+
+/// Gradients w.r.t. the selected parameters, packed as `b.layout`, read
+/// from `grads` (zero where the backward pass did not reach a parameter).
+pub(crate) fn packed_param_grads(model: &AnyModel, b: &Binding, grads: &Gradients) -> Vec<f64> {
+    let at = slices(b);
+    let mut out = vec![0.0; b.layout.dim()];
+    model.for_each_grad(grads, &mut |id, g| {
+        if let (Some(r), Some(g)) = (at.get(&id), g) {
+            out[r.clone()].copy_from_slice(&host_f64(g));
         }
-    }
-    walk(&mut m.net.body, "body", layout, packed);
-    if let Some(slot) = layout.slot("head") {
-        let mut pos = slot.offset;
-        overwrite(&mut m.net.head.weight, packed, &mut pos);
-        if let Some(b) = &mut m.net.head.bias {
-            overwrite(b, packed, &mut pos);
-        }
-    }
-    m
+    });
+    out
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wellspring_core::{Dataset, npy};
-use wellspring_models::Model;
+use wellspring_models::{AnyModel, Model};
 
 use crate::engine::{GradEngine, Rows};
 use crate::error::{GradError, Result};
@@ -106,11 +106,20 @@ impl Manifest {
     }
 }
 
-/// SHA-256 (hex) of a model's config and parameters: identifies the model a
-/// store was computed from.
-pub fn model_hash(model: &Model) -> String {
+/// SHA-256 (hex) of a model's architecture and parameters: identifies the
+/// model a store was computed from. A zoo [`Model`] hashes its config; any
+/// other model its name and tracked layers (paths, kinds, shapes).
+pub fn model_hash(model: &AnyModel) -> String {
     let mut h = Sha256::new();
-    h.update(serde_json::to_vec(&model.config).expect("model config serialises"));
+    match model.downcast_ref::<Model>() {
+        Some(m) => h.update(serde_json::to_vec(&m.config).expect("model config serialises")),
+        None => {
+            h.update(model.model_name().as_bytes());
+            h.update(
+                serde_json::to_vec(&model.param_layers()).expect("layer descriptions serialise"),
+            );
+        }
+    }
     for v in model.params_flat() {
         h.update(v.to_le_bytes());
     }
@@ -170,7 +179,7 @@ impl StoreParams {
             format: FORMAT.into(),
             version: VERSION,
             model_hash: model_hash(engine.model()),
-            model: engine.model().config.name().into(),
+            model: engine.model().model_name(),
             output: engine.output_fn().spec(),
             selection: engine.selection().clone(),
             layers: engine.layout().paths(),

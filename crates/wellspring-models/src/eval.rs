@@ -4,9 +4,8 @@
 use burn::tensor::{Device, Tensor};
 use wellspring_core::{Dataset, Targets};
 
-use crate::error::Result;
-use crate::model::Model;
-use crate::net::Mode;
+use crate::error::{ModelError, Result};
+use crate::track::AnyModel;
 
 /// Rows per forward pass during evaluation.
 const EVAL_BATCH: usize = 512;
@@ -94,7 +93,7 @@ impl Evaluation {
 /// Runs the model in eval mode over every row of `data` on `device` (autodiff
 /// is stripped) and returns `(logits n × C, features n × d)` as requested.
 fn forward_all(
-    model: &Model,
+    model: &AnyModel,
     data: &Dataset,
     device: &Device,
     want_logits: bool,
@@ -108,23 +107,27 @@ fn forward_all(
         .into());
     }
     let device = device.clone().without_autodiff();
-    let m = model.valid().to_device(&device);
+    let m = model.valid().fork(&device);
     let n = data.len();
-    let mut logits = Vec::with_capacity(if want_logits { n * m.n_outputs() } else { 0 });
-    let mut feats = Vec::with_capacity(if want_features {
-        n * m.feature_dim()
-    } else {
-        0
-    });
+    let (mut logits, mut feats) = (Vec::new(), Vec::new());
     let idx: Vec<usize> = (0..n).collect();
     for chunk in idx.chunks(EVAL_BATCH) {
-        let x = m.input_batch_unchecked(data, chunk, &device)?;
-        let out = m.net.forward(x, Mode::Eval);
+        let x = m.input_batch(data, chunk, &device)?;
+        let out = m.forward(&x)?;
         if want_logits {
-            logits.extend(host(out.logits));
+            logits.extend(host(
+                out.logits
+                    .flat(&format!("logits of the {} model", m.model_name()))?,
+            ));
         }
         if want_features {
-            feats.extend(host(out.features));
+            let f = out.features.ok_or_else(|| ModelError::Params {
+                reason: format!(
+                    "the {} model returns no penultimate features (ModelOutput::with_features)",
+                    m.model_name()
+                ),
+            })?;
+            feats.extend(host(f));
         }
     }
     Ok((logits, feats))
@@ -138,22 +141,26 @@ fn host(t: Tensor<2>) -> Vec<f32> {
 }
 
 /// Logits (or regression outputs) of every row, row-major `n × n_outputs`.
-pub fn predict_logits(model: &Model, data: &Dataset, device: &Device) -> Result<Vec<f32>> {
-    Ok(forward_all(model, data, device, true, false)?.0)
+pub fn predict_logits(
+    model: impl Into<AnyModel>,
+    data: &Dataset,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    Ok(forward_all(&model.into(), data, device, true, false)?.0)
 }
 
 /// Penultimate features of every row, row-major `n × feature_dim`.
-pub fn features(model: &Model, data: &Dataset, device: &Device) -> Result<Vec<f32>> {
-    Ok(forward_all(model, data, device, false, true)?.1)
+pub fn features(model: impl Into<AnyModel>, data: &Dataset, device: &Device) -> Result<Vec<f32>> {
+    Ok(forward_all(&model.into(), data, device, false, true)?.1)
 }
 
 /// Evaluates `model` on `data` in eval mode: per-example loss, plus margins,
 /// correctness and accuracy for classes, or squared errors, MSE and R² for
 /// regression. Computed on the host in `f64` from the logits.
-pub fn evaluate(model: &Model, data: &Dataset, device: &Device) -> Result<Evaluation> {
-    let (logits, _) = forward_all(model, data, device, true, false)?;
-    let c = model.n_outputs();
+pub fn evaluate(model: impl Into<AnyModel>, data: &Dataset, device: &Device) -> Result<Evaluation> {
+    let (logits, _) = forward_all(&model.into(), data, device, true, false)?;
     let n = data.len();
+    let c = logits.len() / n;
     let mut loss = Vec::with_capacity(n);
     let metrics = match data.targets() {
         Targets::Classes { labels, .. } => {
@@ -216,6 +223,12 @@ pub fn evaluate(model: &Model, data: &Dataset, device: &Device) -> Result<Evalua
                     f64::NAN
                 },
             }
+        }
+        Targets::NextToken { .. } => {
+            return Err(crate::ModelError::data(
+                data.name(),
+                "next-token targets need a language model; the zoo models are classifiers/regressors",
+            ));
         }
     };
     let mean_loss = loss.iter().map(|&v| v as f64).sum::<f64>() / n as f64;

@@ -213,3 +213,59 @@ pub(crate) fn build_net(config: &ModelConfig, seed: u64, device: &Device) -> Net
     };
     Net { body, head }
 }
+
+/// `module` with every tracked layer's parameters redrawn from
+/// `ChaCha8Rng(seed)` with PyTorch's defaults (the rules above, plus burn's
+/// `Embedding` `N(0, 1)` and `LayerNorm` γ = 1, β = 0), layer by layer in
+/// declaration order, weight before bias. Parameters outside tracked layers
+/// keep their values. Gives any [`crate::Attributable`] module a seeded,
+/// thread-independent initialisation (burn's initialisers draw from the
+/// global device RNG).
+pub fn reinit_seeded<M: burn::module::Module>(module: M, seed: u64) -> M {
+    use crate::layers::ParamLayerKind as K;
+    let table = crate::track::ParamTable::of(&module);
+    let mut init = Init {
+        rng: wellspring_core::rng(seed),
+        device: &Device::default(),
+    };
+    let mut values: std::collections::HashMap<burn::module::ParamId, Vec<f32>> =
+        std::collections::HashMap::new();
+    let flat = |p: Param<Tensor<1>>| -> Vec<f32> {
+        p.val()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 data")
+    };
+    for layer in &table.layers {
+        let d = &layer.desc;
+        let (wn, bn) = (d.weight_len(), d.bias_len());
+        let (w, b): (Vec<f32>, Vec<f32>) = match d.kind {
+            K::Linear | K::Conv2d => {
+                let fan_in = match d.kind {
+                    K::Linear => d.weight_shape[0],
+                    _ => d.weight_shape[1..].iter().product(),
+                };
+                let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+                (
+                    flat(init.uniform([wn], bound)),
+                    flat(init.uniform([bn], bound)),
+                )
+            }
+            K::Embedding | K::EmbeddingBag => (flat(init.normal([wn])), Vec::new()),
+            K::LayerNorm | K::BatchNorm2d => (vec![1.0; wn], vec![0.0; bn]),
+        };
+        values.insert(layer.ids[0], w);
+        if let Some(&id) = layer.ids.get(1) {
+            values.insert(id, b);
+        }
+    }
+    crate::track::params::map_params(module, &mut |id, old| {
+        values.get(&id).map(|v| {
+            Tensor::<1>::from_data(
+                TensorData::new(v.clone(), [v.len()]),
+                (&old.device(), old.dtype()),
+            )
+        })
+    })
+}

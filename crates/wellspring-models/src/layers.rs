@@ -15,8 +15,8 @@ use burn::module::{
 };
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
-use burn::nn::{Linear, Relu};
-use burn::tensor::{Device, Tensor};
+use burn::nn::{Embedding, LayerNorm, Linear, Relu};
+use burn::tensor::{Device, Int, Tensor};
 
 /// One layer of a [`crate::Net`] body.
 ///
@@ -75,6 +75,22 @@ pub struct Residual {
 pub struct EmbeddingBag {
     /// Embedding table `[vocab, dim]` (same layout as PyTorch).
     pub weight: Param<Tensor<2>>,
+}
+
+impl EmbeddingBag {
+    /// `[b, T]` ids and mask → `[b, dim]` masked means.
+    pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
+        let [b, len] = ids.dims();
+        let weight = self.weight.val();
+        let dim = weight.dims()[1];
+        let flat = ids.reshape([b * len]);
+        let emb = weight.select(0, flat).reshape([b, len, dim]);
+        let counts = mask.clone().sum_dim(1).clamp_min(1.0); // [b, 1]
+        let summed = (emb * mask.unsqueeze_dim::<3>(2))
+            .sum_dim(1)
+            .reshape([b, dim]);
+        summed / counts
+    }
 }
 
 /// Batch normalisation over the channels of `[b, c, h, w]` activations
@@ -201,6 +217,10 @@ pub enum ParamLayerKind {
     BatchNorm2d,
     /// [`EmbeddingBag`]: weight `[vocab, dim]`, no bias.
     EmbeddingBag,
+    /// burn's [`Embedding`] (one vector per token): weight `[vocab, dim]`, no bias.
+    Embedding,
+    /// burn's [`LayerNorm`] over the last axis: weight γ `[d]`, optional bias β `[d]`.
+    LayerNorm,
 }
 
 /// A borrowed parameter layer, handed to [`crate::ForwardHook::param_layer`].
@@ -214,6 +234,10 @@ pub enum ParamLayerRef<'a> {
     BatchNorm2d(&'a BatchNorm2d),
     /// An embedding bag.
     EmbeddingBag(&'a EmbeddingBag),
+    /// A token embedding.
+    Embedding(&'a Embedding),
+    /// A layer normalisation.
+    LayerNorm(&'a LayerNorm),
 }
 
 impl ParamLayerRef<'_> {
@@ -224,6 +248,21 @@ impl ParamLayerRef<'_> {
             ParamLayerRef::Conv2d(_) => ParamLayerKind::Conv2d,
             ParamLayerRef::BatchNorm2d(_) => ParamLayerKind::BatchNorm2d,
             ParamLayerRef::EmbeddingBag(_) => ParamLayerKind::EmbeddingBag,
+            ParamLayerRef::Embedding(_) => ParamLayerKind::Embedding,
+            ParamLayerRef::LayerNorm(_) => ParamLayerKind::LayerNorm,
+        }
+    }
+
+    /// Id of the layer's first parameter (weight, or γ): how a
+    /// [`crate::Tracker`] recognises the layer.
+    pub fn weight_id(&self) -> ParamId {
+        match self {
+            ParamLayerRef::Linear(l) => l.weight.id,
+            ParamLayerRef::Conv2d(c) => c.weight.id,
+            ParamLayerRef::BatchNorm2d(b) => b.weight.id,
+            ParamLayerRef::EmbeddingBag(e) => e.weight.id,
+            ParamLayerRef::Embedding(e) => e.weight.id,
+            ParamLayerRef::LayerNorm(n) => n.gamma.id,
         }
     }
 
@@ -234,6 +273,8 @@ impl ParamLayerRef<'_> {
             ParamLayerRef::Conv2d(c) => c.weight.shape().as_slice().to_vec(),
             ParamLayerRef::BatchNorm2d(b) => b.weight.shape().as_slice().to_vec(),
             ParamLayerRef::EmbeddingBag(e) => e.weight.shape().as_slice().to_vec(),
+            ParamLayerRef::Embedding(e) => e.weight.shape().as_slice().to_vec(),
+            ParamLayerRef::LayerNorm(n) => n.gamma.shape().as_slice().to_vec(),
         }
     }
 
@@ -243,7 +284,8 @@ impl ParamLayerRef<'_> {
             ParamLayerRef::Linear(l) => l.bias.as_ref().map(|b| b.shape().num_elements()),
             ParamLayerRef::Conv2d(c) => c.bias.as_ref().map(|b| b.shape().num_elements()),
             ParamLayerRef::BatchNorm2d(b) => Some(b.bias.shape().num_elements()),
-            ParamLayerRef::EmbeddingBag(_) => None,
+            ParamLayerRef::EmbeddingBag(_) | ParamLayerRef::Embedding(_) => None,
+            ParamLayerRef::LayerNorm(n) => n.beta.as_ref().map(|b| b.shape().num_elements()),
         }
     }
 }

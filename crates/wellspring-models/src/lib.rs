@@ -32,9 +32,11 @@ mod layers;
 mod model;
 mod net;
 mod safetensors;
+mod track;
 mod train;
+pub mod zoo;
 
-pub use batch::Target;
+pub use batch::{Target, default_input_batch, default_target_batch};
 pub use checkpoint::FORMAT_VERSION;
 pub use config::{InputKind, ModelConfig};
 pub use error::{ModelError, Result};
@@ -45,14 +47,20 @@ pub use layers::{
 };
 pub use model::Model;
 pub use net::{Act, ForwardHook, Input, LayerInput, Mode, Net, NoHook, Output};
+pub use track::{
+    AnyModel, Attributable, DynAttributable, LayerNames, Logits, ModelOutput, ParamInfo,
+    ParamTable, TrackedLayer, Tracker, module_dtype,
+};
 pub use train::{
-    Checkpoint, EpochStats, Loss, Optimizer, Schedule, TrainConfig, TrainOutput, TrainParams,
-    Trainer, train,
+    Checkpoint, EpochStats, Loss, Optimizer, Schedule, SubsetTrainer, TrainConfig, TrainOutput,
+    TrainParams, Trainer, fit_attributable, per_example_loss_any, train,
 };
 
 /// Re-exports of the burn types that appear in this crate's API.
 pub mod burn_types {
+    pub use burn::module::{Module, Param, ParamId};
     pub use burn::nn::Linear;
     pub use burn::nn::conv::Conv2d;
+    pub use burn::nn::{Embedding, LayerNorm};
     pub use burn::tensor::{DType, Device, FloatDType, Int, Tensor};
 }

@@ -1,15 +1,19 @@
 //! [`Model`]: a [`ModelConfig`] plus its [`Net`], with the flat-parameter view
 //! the gradient engine works in.
 
-use burn::module::{Module, ModuleMapper, Param};
-use burn::nn::Linear;
-use burn::nn::conv::Conv2d;
-use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
+use std::any::Any;
 
+use burn::module::{Module, ParamId};
+use burn::tensor::{DType, Device, FloatDType, Gradients, Tensor};
+use wellspring_core::Dataset;
+
+use crate::batch::Target;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
-use crate::layers::{BatchNorm2d, EmbeddingBag, Layer, ParamLayerDesc, ParamLayerRef};
-use crate::net::Net;
+use crate::layers::ParamLayerDesc;
+use crate::net::{Input, Net};
+use crate::track::params;
+use crate::track::{AnyModel, Attributable, DynAttributable, ModelOutput, ParamTable, Tracker};
 
 /// What users hold: the architecture description and the network.
 ///
@@ -21,14 +25,6 @@ pub struct Model {
     pub config: ModelConfig,
     /// The network.
     pub net: Net,
-}
-
-/// Mutable access to one parameter layer (internal traversal).
-pub(crate) enum ParamLayerMut<'a> {
-    Linear(&'a mut Linear),
-    Conv2d(&'a mut Conv2d),
-    BatchNorm2d(&'a mut BatchNorm2d),
-    EmbeddingBag(&'a mut EmbeddingBag),
 }
 
 impl Model {
@@ -68,20 +64,9 @@ impl Model {
     /// double precision; batches built by [`Model::input_batch`] follow the
     /// model's dtype.
     pub fn to_dtype(&self, dtype: FloatDType) -> Model {
-        struct Cast(FloatDType);
-        impl ModuleMapper for Cast {
-            fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-                let dtype = self.0;
-                p.map(|t| {
-                    let grad = t.is_require_grad();
-                    let c = t.cast(dtype).detach();
-                    if grad { c.require_grad() } else { c }
-                })
-            }
-        }
         Model {
             config: self.config.clone(),
-            net: self.net.clone().map(&mut Cast(dtype)),
+            net: crate::track::cast_module(self.net.clone(), dtype),
         }
     }
 
@@ -114,25 +99,10 @@ impl Model {
     }
 
     /// Parameter layers in canonical order (forward order, head last) with their
-    /// place in the flat vector.
+    /// place in the flat vector: the net's [`ParamTable`], the same table the
+    /// gradient engine reads for any [`crate::Attributable`] model.
     pub fn param_layers(&self) -> Vec<ParamLayerDesc> {
-        let mut out = Vec::new();
-        let mut offset = 0;
-        for_each_param_layer(&self.net, &mut |path, layer| {
-            let weight_shape = layer.weight_shape();
-            let bias = layer.bias_len();
-            let len = weight_shape.iter().product::<usize>() + bias.unwrap_or(0);
-            out.push(ParamLayerDesc {
-                path: path.to_string(),
-                kind: layer.kind(),
-                weight_shape,
-                has_bias: bias.is_some(),
-                offset,
-                len,
-            });
-            offset += len;
-        });
-        out
+        ParamTable::of(&self.net).descs()
     }
 
     /// The parameter layers whose path equals one of `names` or lies under it
@@ -176,140 +146,63 @@ impl Model {
     /// `[d_in, d_out]` (PyTorch's `nn.Linear.weight` is the transpose); conv
     /// weights are `[c_out, c_in, kh, kw]` as in PyTorch.
     pub fn params_flat(&self) -> Vec<f32> {
-        let mut out = Vec::with_capacity(self.n_params());
-        let mut push = |t: TensorData| {
-            out.extend(
-                t.convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .expect("converted tensor data holds f32"),
-            )
-        };
-        for_each_param_layer(&self.net, &mut |_, layer| match layer {
-            ParamLayerRef::Linear(l) => {
-                push(l.weight.val().into_data());
-                if let Some(b) = &l.bias {
-                    push(b.val().into_data());
-                }
-            }
-            ParamLayerRef::Conv2d(c) => {
-                push(c.weight.val().into_data());
-                if let Some(b) = &c.bias {
-                    push(b.val().into_data());
-                }
-            }
-            ParamLayerRef::BatchNorm2d(b) => {
-                push(b.weight.val().into_data());
-                push(b.bias.val().into_data());
-            }
-            ParamLayerRef::EmbeddingBag(e) => push(e.weight.val().into_data()),
-        });
-        out
+        crate::track::params_flat_of(self)
     }
 
     /// Overwrites every trainable parameter from a vector in the order of
     /// [`Model::params_flat`]. Parameter ids, dtype, device and gradient
     /// tracking are kept. Errors on a wrong length or a non-finite value.
     pub fn set_params_flat(&mut self, values: &[f32]) -> Result<()> {
-        let n = self.n_params();
-        if values.len() != n {
-            return Err(ModelError::Params {
-                reason: format!(
-                    "expected {n} values for {} model, got {}",
-                    self.config.name(),
-                    values.len()
-                ),
-            });
-        }
-        if let Some(p) = values.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::Params {
-                reason: format!("non-finite value {} at position {p}", values[p]),
-            });
-        }
-        let mut pos = 0usize;
-        let mut take = |n: usize| {
-            let s = &values[pos..pos + n];
-            pos += n;
-            s
-        };
-        for_each_param_layer_mut(&mut self.net, &mut |layer| match layer {
-            ParamLayerMut::Linear(l) => {
-                overwrite(&mut l.weight, &mut take);
-                if let Some(b) = &mut l.bias {
-                    overwrite(b, &mut take);
-                }
-            }
-            ParamLayerMut::Conv2d(c) => {
-                overwrite(&mut c.weight, &mut take);
-                if let Some(b) = &mut c.bias {
-                    overwrite(b, &mut take);
-                }
-            }
-            ParamLayerMut::BatchNorm2d(b) => {
-                overwrite(&mut b.weight, &mut take);
-                overwrite(&mut b.bias, &mut take);
-            }
-            ParamLayerMut::EmbeddingBag(e) => overwrite(&mut e.weight, &mut take),
-        });
+        let mut setter = crate::track::flat_setter(self, values)?;
+        self.net = params::map_params(self.net.clone(), &mut setter);
         Ok(())
     }
 }
 
-fn overwrite<'v, const D: usize>(
-    p: &mut Param<Tensor<D>>,
-    take: &mut impl FnMut(usize) -> &'v [f32],
-) {
-    let shape = p.shape();
-    let values = take(shape.num_elements()).to_vec();
-    *p = p.clone().map(|old| {
-        let grad = old.is_require_grad();
-        let t = Tensor::from_data(
-            TensorData::new(values, shape.clone()),
-            (&old.device(), old.dtype()),
-        );
-        if grad { t.require_grad() } else { t }
-    });
-}
-
-/// Visits every parameter layer of `net` in canonical order with its path.
-pub(crate) fn for_each_param_layer(net: &Net, f: &mut dyn FnMut(&str, ParamLayerRef<'_>)) {
-    fn walk(layers: &[Layer], prefix: &str, f: &mut dyn FnMut(&str, ParamLayerRef<'_>)) {
-        for (i, layer) in layers.iter().enumerate() {
-            let path = format!("{prefix}.{i}");
-            match layer {
-                Layer::Linear(l) => f(&path, ParamLayerRef::Linear(l)),
-                Layer::Conv2d(c) => f(&path, ParamLayerRef::Conv2d(c)),
-                Layer::BatchNorm2d(b) => f(&path, ParamLayerRef::BatchNorm2d(b)),
-                Layer::EmbeddingBag(e) => f(&path, ParamLayerRef::EmbeddingBag(e)),
-                Layer::Residual(r) => walk(&r.inner, &format!("{path}.inner"), f),
-                Layer::Relu(_)
-                | Layer::MaxPool2d(_)
-                | Layer::GlobalMaxPool(_)
-                | Layer::Flatten(_)
-                | Layer::Dropout(_) => {}
-            }
-        }
+impl DynAttributable for Model {
+    fn model_name(&self) -> String {
+        self.config.name().to_string()
     }
-    walk(&net.body, "body", f);
-    f("head", ParamLayerRef::Linear(&net.head));
-}
-
-pub(crate) fn for_each_param_layer_mut(net: &mut Net, f: &mut dyn FnMut(ParamLayerMut<'_>)) {
-    fn walk(layers: &mut [Layer], f: &mut dyn FnMut(ParamLayerMut<'_>)) {
-        for layer in layers.iter_mut() {
-            match layer {
-                Layer::Linear(l) => f(ParamLayerMut::Linear(l)),
-                Layer::Conv2d(c) => f(ParamLayerMut::Conv2d(c)),
-                Layer::BatchNorm2d(b) => f(ParamLayerMut::BatchNorm2d(b)),
-                Layer::EmbeddingBag(e) => f(ParamLayerMut::EmbeddingBag(e)),
-                Layer::Residual(r) => walk(&mut r.inner, f),
-                Layer::Relu(_)
-                | Layer::MaxPool2d(_)
-                | Layer::GlobalMaxPool(_)
-                | Layer::Flatten(_)
-                | Layer::Dropout(_) => {}
-            }
-        }
+    fn forward_tracked(&self, input: &Input, tracker: &mut Tracker<'_>) -> Result<ModelOutput> {
+        Attributable::forward_tracked(&self.net, input, tracker)
     }
-    walk(&mut net.body, f);
-    f(ParamLayerMut::Linear(&mut net.head));
+    fn input_batch(&self, data: &Dataset, idx: &[usize], device: &Device) -> Result<Input> {
+        Model::input_batch(self, data, idx, device)
+    }
+    fn target_batch(&self, data: &Dataset, idx: &[usize], device: &Device) -> Result<Target> {
+        Model::target_batch(self, data, idx, device)
+    }
+    fn check_dataset(&self, data: &Dataset) -> Result<()> {
+        Model::check_dataset(self, data)
+    }
+    fn param_table(&self) -> ParamTable {
+        ParamTable::of(&self.net)
+    }
+    fn for_each_param(&self, f: &mut dyn FnMut(ParamId, Tensor<1>)) {
+        params::for_each_param(&self.net, f)
+    }
+    fn for_each_grad(&self, grads: &Gradients, f: &mut dyn FnMut(ParamId, Option<Tensor<1>>)) {
+        params::for_each_grad(&self.net, grads, f)
+    }
+    fn map_params(&self, f: &mut dyn FnMut(ParamId, Tensor<1>) -> Option<Tensor<1>>) -> AnyModel {
+        AnyModel::from(Model {
+            config: self.config.clone(),
+            net: params::map_params(self.net.clone(), f),
+        })
+    }
+    fn fork(&self, device: &Device) -> AnyModel {
+        AnyModel::from(self.to_device(device))
+    }
+    fn valid(&self) -> AnyModel {
+        AnyModel::from(Model::valid(self))
+    }
+    fn trainable(&self, device: &Device) -> AnyModel {
+        AnyModel::from(Model::trainable(self, device))
+    }
+    fn cast(&self, dtype: FloatDType) -> AnyModel {
+        AnyModel::from(self.to_dtype(dtype))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }

@@ -6,7 +6,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rand::RngExt;
 use wellspring_core::ChaCha8Rng;
 
-use crate::layers::{BatchNorm2d, EmbeddingBag, Layer, ParamLayerRef};
+use crate::error::{ModelError, Result};
+use crate::layers::{BatchNorm2d, Layer, ParamLayerRef};
+use crate::track::{Attributable, ModelOutput, ParamTable, Tracker};
 
 /// The network: `features = body(x)`, `logits = head(features)`.
 #[derive(Module, Debug)]
@@ -35,19 +37,79 @@ pub enum Input {
         /// 1 = token, 0 = padding.
         mask: Tensor<2>,
     },
+    /// A sequence of vectors `[batch, positions, d]` (what a tracked layer
+    /// applied per position receives).
+    Seq(Tensor<3>),
+    /// Token ids `[batch, positions]` (what a tracked embedding receives).
+    Ids(Tensor<2, Int>),
+}
+
+impl Input {
+    /// Batch size.
+    pub fn batch(&self) -> usize {
+        match self {
+            Input::Flat(t) => t.dims()[0],
+            Input::Image(t) => t.dims()[0],
+            Input::Tokens { ids, .. } | Input::Ids(ids) => ids.dims()[0],
+            Input::Seq(t) => t.dims()[0],
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Input::Flat(_) => "flat features [batch, d]",
+            Input::Image(_) => "images [batch, c, h, w]",
+            Input::Tokens { .. } => "token ids with a mask",
+            Input::Seq(_) => "a sequence [batch, positions, d]",
+            Input::Ids(_) => "token ids",
+        }
+    }
+
+    fn wrong(&self, model: &str, want: &str) -> ModelError {
+        ModelError::Params {
+            reason: format!("{model} takes {want}, got {}", self.kind()),
+        }
+    }
+
+    /// The flat features `[batch, d]`, or an error naming `model`.
+    pub fn flat_tensor(&self, model: &str) -> Result<Tensor<2>> {
+        match self {
+            Input::Flat(t) => Ok(t.clone()),
+            _ => Err(self.wrong(model, "flat features [batch, d]")),
+        }
+    }
+
+    /// The images `[batch, c, h, w]`, or an error naming `model`.
+    pub fn image_tensor(&self, model: &str) -> Result<Tensor<4>> {
+        match self {
+            Input::Image(t) => Ok(t.clone()),
+            _ => Err(self.wrong(model, "images [batch, c, h, w]")),
+        }
+    }
+
+    /// The padded token ids and their mask, or an error naming `model`.
+    pub fn token_tensors(&self, model: &str) -> Result<(Tensor<2, Int>, Tensor<2>)> {
+        match self {
+            Input::Tokens { ids, mask } => Ok((ids.clone(), mask.clone())),
+            _ => Err(self.wrong(model, "token ids with a mask")),
+        }
+    }
 }
 
 /// What a parameter layer received, as passed to [`ForwardHook::param_layer`]
 /// (flat or image activations, or tokens for an [`EmbeddingBag`]).
 pub type LayerInput = Input;
 
-/// An activation between layers.
+/// An activation between layers (and a parameter layer's output as handed
+/// to a [`ForwardHook`]).
 #[derive(Clone, Debug)]
 pub enum Act {
     /// `[batch, d]`.
     Flat(Tensor<2>),
     /// `[batch, c, h, w]`.
     Image(Tensor<4>),
+    /// `[batch, positions, d]`.
+    Seq(Tensor<3>),
 }
 
 impl Act {
@@ -56,6 +118,7 @@ impl Act {
         match self {
             Act::Flat(t) => Input::Flat(t),
             Act::Image(t) => Input::Image(t),
+            Act::Seq(t) => Input::Seq(t),
         }
     }
 
@@ -64,22 +127,40 @@ impl Act {
         match self {
             Act::Flat(t) => t.dims()[0],
             Act::Image(t) => t.dims()[0],
+            Act::Seq(t) => t.dims()[0],
         }
     }
 
-    /// The flat tensor; panics on an image activation (a bug in the layer list).
+    fn dims(&self) -> Vec<usize> {
+        match self {
+            Act::Flat(t) => t.dims().to_vec(),
+            Act::Image(t) => t.dims().to_vec(),
+            Act::Seq(t) => t.dims().to_vec(),
+        }
+    }
+
+    /// The flat tensor; panics on another kind (a hook that changed the kind:
+    /// a bug in the hook).
     pub fn flat(self) -> Tensor<2> {
         match self {
             Act::Flat(t) => t,
-            Act::Image(t) => panic!("expected a flat activation, got an image {:?}", t.dims()),
+            other => panic!("expected a flat activation, got {:?}", other.dims()),
         }
     }
 
-    /// The image tensor; panics on a flat activation (a bug in the layer list).
+    /// The image tensor; panics on another kind (a bug in the layer list or hook).
     pub fn image(self) -> Tensor<4> {
         match self {
             Act::Image(t) => t,
-            Act::Flat(t) => panic!("expected an image activation, got a flat {:?}", t.dims()),
+            other => panic!("expected an image activation, got {:?}", other.dims()),
+        }
+    }
+
+    /// The sequence tensor; panics on another kind (a bug in the hook).
+    pub fn seq(self) -> Tensor<3> {
+        match self {
+            Act::Seq(t) => t,
+            other => panic!("expected a sequence activation, got {:?}", other.dims()),
         }
     }
 }
@@ -106,10 +187,12 @@ pub struct Output {
 
 /// Observer/editor of the forward pass at each parameter layer.
 pub trait ForwardHook {
-    /// Called once for every layer that owns parameters (Linear, Conv2d,
-    /// BatchNorm2d, EmbeddingBag, and the head), in forward order, with the
-    /// layer's path (`body.0`, `body.7.inner.3`, `head`), the layer, its input
-    /// and its output. Returns the output the forward pass continues with.
+    /// Called once for every tracked layer that owns parameters (Linear,
+    /// Conv2d, BatchNorm2d, EmbeddingBag, Embedding, LayerNorm, and the zoo's
+    /// head), in forward order, with the layer's path (`body.0`,
+    /// `body.7.inner.3`, `head`), the layer, its input and its output, by
+    /// way of a probing [`Tracker`]. Returns the output the forward pass
+    /// continues with (same kind and shape).
     ///
     /// The gradient engine records `input` (each example's `a`) and adds a
     /// zero-valued `require_grad` probe to `output`, whose gradient is each
@@ -134,38 +217,47 @@ impl ForwardHook for NoHook {
 }
 
 impl Net {
-    /// Forward pass; see [`Net::forward_hooked`].
+    /// Forward pass; see [`Net::forward_with`].
     pub fn forward(&self, x: Input, mode: Mode) -> Output {
-        self.forward_hooked(x, mode, &mut NoHook)
+        self.forward_with(x, mode, &mut Tracker::passive())
     }
 
-    /// Forward pass calling `hook` at every parameter layer.
+    /// Forward pass calling `hook` at every parameter layer (a probing
+    /// [`Tracker`] over this net's [`ParamTable`] names).
+    pub fn forward_hooked(&self, x: Input, mode: Mode, hook: &mut dyn ForwardHook) -> Output {
+        let names = ParamTable::of(self).names();
+        self.forward_with(x, mode, &mut Tracker::probing(hook, &names))
+    }
+
+    /// Forward pass with every parameter layer routed through `tracker`.
     ///
     /// # Panics
     /// If the input kind does not suit the first layer (e.g. flat input to a
     /// CNN; [`crate::Model::input_batch`] builds the right kind, with checked
-    /// errors), or if `hook` returns an activation of a different kind
+    /// errors), or if a hook returns an activation of a different kind
     /// (flat vs image) than the layer produced.
-    pub fn forward_hooked(&self, x: Input, mut mode: Mode, hook: &mut dyn ForwardHook) -> Output {
-        let act = run_layers(&self.body, "body", x, &mut mode, hook);
+    pub fn forward_with(&self, x: Input, mut mode: Mode, tracker: &mut Tracker<'_>) -> Output {
+        let act = run_layers(&self.body, "body", x, &mut mode, tracker);
         let features = match act {
             Act::Flat(t) => t,
             Act::Image(t) => {
                 let [b, c, h, w] = t.dims();
                 t.reshape([b, c * h * w])
             }
+            Act::Seq(t) => {
+                let [b, p, d] = t.dims();
+                t.reshape([b, p * d])
+            }
         };
-        let input = Input::Flat(features.clone());
-        let logits = self.head.forward(features.clone());
-        let logits = hook
-            .param_layer(
-                "head",
-                ParamLayerRef::Linear(&self.head),
-                &input,
-                Act::Flat(logits),
-            )
-            .flat();
+        let logits = tracker.linear(&self.head, features.clone());
         Output { features, logits }
+    }
+}
+
+impl Attributable for Net {
+    fn forward_tracked(&self, input: &Input, tracker: &mut Tracker<'_>) -> Result<ModelOutput> {
+        let out = self.forward_with(input.clone(), Mode::Eval, tracker);
+        Ok(ModelOutput::flat(out.logits).with_features(out.features))
     }
 }
 
@@ -174,40 +266,31 @@ fn run_layers(
     prefix: &str,
     x: Input,
     mode: &mut Mode,
-    hook: &mut dyn ForwardHook,
+    tracker: &mut Tracker<'_>,
 ) -> Act {
     let mut x = x;
     for (i, layer) in layers.iter().enumerate() {
         let path = format!("{prefix}.{i}");
         let out = match layer {
-            Layer::Linear(l) => {
-                let y = match &x {
-                    Input::Flat(t) => l.forward(t.clone()),
-                    _ => panic!("{path}: Linear needs a flat input (add a Flatten layer)"),
-                };
-                hook.param_layer(&path, ParamLayerRef::Linear(l), &x, Act::Flat(y))
-            }
-            Layer::Conv2d(c) => {
-                let y = match &x {
-                    Input::Image(t) => c.forward(t.clone()),
-                    _ => panic!("{path}: Conv2d needs an image input [b, c, h, w]"),
-                };
-                hook.param_layer(&path, ParamLayerRef::Conv2d(c), &x, Act::Image(y))
-            }
-            Layer::BatchNorm2d(b) => {
-                let y = match &x {
-                    Input::Image(t) => batch_norm(b, t.clone(), mode),
-                    _ => panic!("{path}: BatchNorm2d needs an image input"),
-                };
-                hook.param_layer(&path, ParamLayerRef::BatchNorm2d(b), &x, Act::Image(y))
-            }
-            Layer::EmbeddingBag(e) => {
-                let y = match &x {
-                    Input::Tokens { ids, mask } => embedding_bag(e, ids.clone(), mask.clone()),
-                    _ => panic!("{path}: EmbeddingBag needs token input"),
-                };
-                hook.param_layer(&path, ParamLayerRef::EmbeddingBag(e), &x, Act::Flat(y))
-            }
+            Layer::Linear(l) => match x {
+                Input::Flat(t) => Act::Flat(tracker.linear(l, t)),
+                _ => panic!("{path}: Linear needs a flat input (add a Flatten layer)"),
+            },
+            Layer::Conv2d(c) => match x {
+                Input::Image(t) => Act::Image(tracker.conv2d(c, t)),
+                _ => panic!("{path}: Conv2d needs an image input [b, c, h, w]"),
+            },
+            Layer::BatchNorm2d(b) => match x {
+                Input::Image(t) => {
+                    let y = batch_norm(b, t.clone(), mode);
+                    Act::Image(tracker.batch_norm2d(b, t, y))
+                }
+                _ => panic!("{path}: BatchNorm2d needs an image input"),
+            },
+            Layer::EmbeddingBag(e) => match x {
+                Input::Tokens { ids, mask } => Act::Flat(tracker.embedding_bag(e, ids, mask)),
+                _ => panic!("{path}: EmbeddingBag needs token input"),
+            },
             Layer::Relu(_) => map_act(
                 x,
                 &path,
@@ -231,7 +314,13 @@ fn run_layers(
                     t.reshape([b, c * h * w])
                 }
                 Input::Flat(t) => t,
-                Input::Tokens { .. } => panic!("{path}: Flatten cannot take tokens"),
+                Input::Seq(t) => {
+                    let [b, p, d] = t.dims();
+                    t.reshape([b, p * d])
+                }
+                Input::Tokens { .. } | Input::Ids(_) => {
+                    panic!("{path}: Flatten cannot take tokens")
+                }
             }),
             Layer::Dropout(d) => match mode {
                 Mode::Eval => act_of(x, &path),
@@ -245,7 +334,7 @@ fn run_layers(
             },
             Layer::Residual(r) => {
                 let skip = act_of(x.clone(), &path);
-                let inner = run_layers(&r.inner, &format!("{path}.inner"), x, mode, hook);
+                let inner = run_layers(&r.inner, &format!("{path}.inner"), x, mode, tracker);
                 match (skip, inner) {
                     (Act::Flat(a), Act::Flat(b)) => Act::Flat(a + b),
                     (Act::Image(a), Act::Image(b)) => Act::Image(a + b),
@@ -262,7 +351,10 @@ fn act_of(x: Input, path: &str) -> Act {
     match x {
         Input::Flat(t) => Act::Flat(t),
         Input::Image(t) => Act::Image(t),
-        Input::Tokens { .. } => panic!("{path}: token input must go through an EmbeddingBag"),
+        Input::Seq(t) => Act::Seq(t),
+        Input::Tokens { .. } | Input::Ids(_) => {
+            panic!("{path}: token input must go through an EmbeddingBag")
+        }
     }
 }
 
@@ -275,6 +367,10 @@ fn map_act(
     match act_of(x, path) {
         Act::Flat(t) => Act::Flat(f2(t)),
         Act::Image(t) => Act::Image(f4(t)),
+        Act::Seq(t) => {
+            let [b, p, d] = t.dims();
+            Act::Seq(f2(t.reshape([b * p, d])).reshape([b, p, d]))
+        }
     }
 }
 
@@ -309,6 +405,14 @@ fn dropout(x: Input, p: f64, rng: &mut ChaCha8Rng, path: &str) -> Act {
                 (&t.device(), t.dtype()),
             );
             Act::Image(t * m)
+        }
+        Act::Seq(t) => {
+            let dims = t.dims();
+            let m = Tensor::<3>::from_data(
+                TensorData::new(draw(dims.iter().product()), dims),
+                (&t.device(), t.dtype()),
+            );
+            Act::Seq(t * m)
         }
     }
 }
@@ -347,17 +451,4 @@ fn batch_norm(b: &BatchNorm2d, x: Tensor<4>, mode: &Mode) -> Tensor<4> {
             out.output
         }
     }
-}
-
-fn embedding_bag(e: &EmbeddingBag, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
-    let [b, len] = ids.dims();
-    let weight = e.weight.val();
-    let dim = weight.dims()[1];
-    let flat = ids.reshape([b * len]);
-    let emb = weight.select(0, flat).reshape([b, len, dim]);
-    let counts = mask.clone().sum_dim(1).clamp_min(1.0); // [b, 1]
-    let summed = (emb * mask.unsqueeze_dim::<3>(2))
-        .sum_dim(1)
-        .reshape([b, dim]);
-    summed / counts
 }

@@ -29,7 +29,7 @@ use std::sync::{Arc, OnceLock};
 use rayon::prelude::*;
 use wellspring_core::{Dataset, Grouping, ScoreMatrix, Targets};
 use wellspring_grad::{CrossEntropy, Mse, OutputFn};
-use wellspring_models::Model;
+use wellspring_models::AnyModel;
 use wellspring_models::burn_types::Device;
 
 use super::grad_features::{GradFeaturizer, permute_rows, row_sq_norms, singleton_order};
@@ -113,10 +113,12 @@ pub(crate) fn check_projection(method: &str, p: ProjectionSpec) -> Result<()> {
 }
 
 /// The per-example loss the first-order methods differentiate: cross-entropy
-/// for classes, squared error for regression.
+/// for classes (for next-token targets, the mean token cross-entropy),
+/// squared error for regression.
 pub(crate) fn loss_output(train: &Dataset) -> Arc<dyn OutputFn> {
     match train.targets() {
-        Targets::Classes { .. } => Arc::new(CrossEntropy),
+        // A language model's per-example loss is its mean token cross-entropy.
+        Targets::Classes { .. } | Targets::NextToken { .. } => Arc::new(CrossEntropy),
         Targets::Regression { .. } => Arc::new(Mse),
     }
 }
@@ -179,7 +181,7 @@ impl GradSimilarity {
     pub(crate) fn fit(
         name: &'static str,
         similarity: Similarity,
-        models: &[(Model, f64)],
+        models: &[(AnyModel, f64)],
         device: &Device,
         projection: ProjectionSpec,
         seed: u64,

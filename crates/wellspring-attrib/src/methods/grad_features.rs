@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use wellspring_core::{Dataset, Grouping};
 use wellspring_grad::{GradEngine, GradError, OutputFn, Projector, Reduce};
-use wellspring_models::Model;
+use wellspring_models::AnyModel;
 use wellspring_models::burn_types::Device;
 
 use crate::error::{AttribError, Result};
@@ -57,7 +57,7 @@ impl GradFeaturizer {
     /// `spec` seeded with `seed`.
     pub(crate) fn new(
         method: &'static str,
-        model: &Model,
+        model: &AnyModel,
         device: &Device,
         output: Arc<dyn OutputFn>,
         spec: ProjectionSpec,
@@ -72,7 +72,7 @@ impl GradFeaturizer {
     /// cached once, not once per model.
     pub(crate) fn with_projector(
         method: &'static str,
-        model: &Model,
+        model: &AnyModel,
         device: &Device,
         output: Arc<dyn OutputFn>,
         spec: ProjectionSpec,

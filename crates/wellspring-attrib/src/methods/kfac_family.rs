@@ -29,7 +29,7 @@ use wellspring_core::{Dataset, Grouping, ScoreMatrix, Targets};
 use wellspring_grad::{
     GradEngine, Kfac, KfacLabels, KfacParams, KroneckerProjector, LayerSelection, Projector, Reduce,
 };
-use wellspring_models::Model;
+use wellspring_models::AnyModel;
 use wellspring_models::burn_types::Device;
 
 use super::grad_dot::loss_output;
@@ -120,7 +120,8 @@ impl Attributor for KfacInfluenceParams {
         model.check_dataset(train)?;
         let labels = match train.targets() {
             Targets::Classes { .. } => KfacLabels::Sampled { seed: self.seed },
-            Targets::Regression { .. } => KfacLabels::TrueLabel,
+            // Regression, and next-token targets (per-token empirical Fisher factors).
+            Targets::Regression { .. } | Targets::NextToken { .. } => KfacLabels::TrueLabel,
         };
         let kfac = KfacParams::new()
             .labels(labels)
@@ -175,7 +176,7 @@ impl Attributor for KfacInfluenceParams {
 
 fn engine(
     name: &str,
-    model: &Model,
+    model: &AnyModel,
     device: &Device,
     train: &Dataset,
     selection: &LayerSelection,
@@ -194,7 +195,7 @@ fn engine(
 /// Batch-of-one engine for test points (a row must not depend on its batch).
 fn engine_single(
     name: &str,
-    model: &Model,
+    model: &AnyModel,
     device: &Device,
     train: &Dataset,
     selection: &LayerSelection,

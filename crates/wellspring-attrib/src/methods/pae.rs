@@ -15,7 +15,7 @@
 
 use wellspring_core::{Dataset, Grouping, ScoreMatrix, Targets};
 use wellspring_models::burn_types::Device;
-use wellspring_models::{Model, predict_logits};
+use wellspring_models::{AnyModel, predict_logits};
 
 use super::{MethodInfo, OptionReader};
 use crate::blocks::{by_test_blocks, check_self, groups_by_test_blocks, par_columns};
@@ -47,20 +47,23 @@ pub struct Pae {
     probs: Vec<f64>,
     c: usize,
     n_train: usize,
-    model: Model,
+    model: AnyModel,
     device: Device,
     sig: DataSignature,
 }
 
-fn probabilities(model: &Model, data: &Dataset, device: &Device) -> Result<Vec<f64>> {
-    if let Targets::Regression { .. } = data.targets() {
+fn probabilities(model: &AnyModel, data: &Dataset, device: &Device) -> Result<Vec<f64>> {
+    if !matches!(data.targets(), Targets::Classes { .. }) {
         return Err(AttribError::unsupported(
             "pae",
-            format!("dataset {} is a regression set; PAE needs class probabilities", data.name()),
+            format!(
+                "dataset {} has no class labels; PAE needs class probabilities",
+                data.name()
+            ),
         ));
     }
     let logits = predict_logits(model, data, device)?;
-    Ok(softmax_rows(&logits, model.n_outputs()))
+    Ok(softmax_rows(&logits, logits.len() / data.len().max(1)))
 }
 
 impl Attributor for PaeParams {
@@ -71,8 +74,8 @@ impl Attributor for PaeParams {
         let model = source.model.valid();
         let probs = probabilities(&model, train, &source.device)?;
         Ok(Pae {
+            c: probs.len() / train.len().max(1),
             probs,
-            c: model.n_outputs(),
             n_train: train.len(),
             model,
             device: source.device.clone(),

@@ -204,16 +204,18 @@ impl Attributor for RpsParams {
         self.check()?;
         let labels = match train.targets() {
             Targets::Classes { labels, .. } => labels.clone(),
-            Targets::Regression { .. } => {
+            Targets::Regression { .. } | Targets::NextToken { .. } => {
                 return Err(AttribError::unsupported(
                     "rps",
-                    format!("dataset {} is a regression set; RPS refits a softmax head", train.name()),
+                    format!("dataset {} has no class labels; RPS refits a softmax head", train.name()),
                 ));
             }
         };
         let (extractor, feats) = Extractor::fit(&FeatureSpace::Penultimate, source, train)?;
         let model = extractor.model();
-        let (n, d, c) = (train.len(), extractor.dim(), model.n_outputs());
+        let (theta0, _) = head_weights(model)?;
+        let (n, d) = (train.len(), extractor.dim());
+        let c = theta0.len() / d.max(1);
         let f64s: Vec<f64> = feats.iter().map(|&v| v as f64).collect();
         let targets = match self.target {
             RefitTarget::ModelOutputs => softmax_rows(&predict_logits(model, train, &source.device)?, c),
@@ -223,7 +225,6 @@ impl Attributor for RpsParams {
                 t
             }
         };
-        let (theta0, _) = head_weights(model)?;
         let lambda = self.lambda;
         let problem = Refit {
             f: &f64s,

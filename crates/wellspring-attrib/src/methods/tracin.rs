@@ -112,23 +112,7 @@ impl Attributor for TracInParams {
                 vec![(source.model.clone(), lr)]
             }
             TracInMode::Checkpoints => {
-                if source.checkpoints.is_empty() {
-                    return Err(AttribError::invalid_param(
-                        "tracin-cp checkpoints",
-                        "[] (empty list)",
-                        "TracInCP needs the checkpoints saved during training \
-                         (ModelSource::with_checkpoints; TrainConfig.checkpoint_every)",
-                    ));
-                }
-                for (k, c) in source.checkpoints.iter().enumerate() {
-                    if !c.lr.is_finite() || c.lr < 0.0 {
-                        return Err(AttribError::invalid_param(
-                            format!("tracin-cp checkpoint {k} (epoch {}) learning rate", c.epoch),
-                            c.lr,
-                            "must be finite and >= 0",
-                        ));
-                    }
-                }
+                source.check_checkpoints("tracin-cp")?;
                 source
                     .checkpoints
                     .iter()

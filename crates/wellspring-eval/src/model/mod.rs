@@ -9,10 +9,12 @@ mod further;
 mod outputs;
 mod retrainer;
 mod runner;
+mod subset;
 
 pub use further::ModelFurtherTrainer;
 pub use outputs::outputs_from_logits;
 pub use retrainer::ModelRetrainer;
+pub use subset::SubsetRetrainer;
 
 use wellspring_core::{Dataset, Features, Targets};
 use wellspring_models::{Loss, Model, ModelConfig, ModelError};
@@ -80,6 +82,13 @@ pub fn data_fingerprint(d: &Dataset) -> String {
         Targets::Regression { values, n_targets } => {
             h.u64(*n_targets as u64 | 1 << 63);
             values.iter().for_each(|v| h.u64(v.to_bits() as u64));
+        }
+        Targets::NextToken {
+            prompt_lens,
+            vocab_size,
+        } => {
+            h.u64(*vocab_size as u64 | 1 << 62);
+            prompt_lens.iter().for_each(|&p| h.u64(p as u64));
         }
     }
     match d.features() {

@@ -98,6 +98,12 @@ pub fn outputs_from_logits(logits: &[f32], test: &Dataset, loss: Loss) -> Result
                 prediction: Some(logits.to_vec()),
             })
         }
+        Targets::NextToken { .. } => Err(EvalError::invalid_param(
+            format!("test set {}", test.name()),
+            "next-token targets",
+            "test outputs from [n × classes] logits need class or regression targets; \
+             language models report per-example losses instead",
+        )),
     }
 }
 

@@ -15,16 +15,17 @@ use std::sync::Arc;
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use nalgebra::DMatrix;
 use wellspring_core::{Dataset, Targets};
-use wellspring_models::{Mode, Model};
+use wellspring_models::{AnyModel, Logits};
 
 use super::{Counter, LinearOperator, check_apply};
 use crate::capture::host_f64;
 use crate::engine::Rows;
 use crate::error::{GradError, Result};
-use crate::layout::{GradLayout, LayerSelection};
+use crate::layout::{Binding, GradLayout, LayerSelection};
 use crate::output::{CrossEntropy, HostTarget, OutputFn};
+use crate::params64::packed_param_grads;
 use crate::params64::{params_f64, with_params_f64};
-use crate::reference::{autodiff_sum_gradient, packed_param_grads};
+use crate::reference::autodiff_sum_gradient;
 
 /// Settings shared by the curvature operators (checked builder).
 #[derive(Clone, Debug)]
@@ -112,12 +113,13 @@ impl CurvatureParams {
     /// The loss, its gradient and logits over `rows` of `data`, in f64.
     pub fn context<'a, 'r>(
         &self,
-        model: &Model,
+        model: impl Into<AnyModel>,
         data: &'a Dataset,
         rows: impl Into<Rows<'r>>,
         device: &Device,
     ) -> Result<LossContext<'a>> {
         self.check()?;
+        let model: AnyModel = model.into();
         model.check_dataset(data)?;
         let idx = rows.into().resolve(data.len(), data.name())?;
         if idx.is_empty() {
@@ -126,13 +128,13 @@ impl CurvatureParams {
             }
             .into());
         }
-        let layout = self.selection.resolve(model)?;
+        let binding = self.selection.bind(&model)?;
         let device = device.clone().autodiff();
-        let model = model.to_dtype(FloatDType::F64).valid().trainable(&device);
-        let theta0 = params_f64(&model.net, &layout);
+        let model = model.cast(FloatDType::F64).valid().trainable(&device);
+        let theta0 = params_f64(&model, &binding);
         Ok(LossContext {
             model,
-            layout,
+            binding,
             loss: self.loss.clone(),
             data,
             idx,
@@ -147,7 +149,7 @@ impl CurvatureParams {
     /// Hessian-vector products of the mean loss (central differences in f64).
     pub fn hessian<'a, 'r>(
         &self,
-        model: &Model,
+        model: impl Into<AnyModel>,
         data: &'a Dataset,
         rows: impl Into<Rows<'r>>,
         device: &Device,
@@ -161,18 +163,18 @@ impl CurvatureParams {
     /// Gauss-Newton-vector products `(1/n) Σ J_iᵀ H_i J_i v (+ l2 v)`.
     pub fn gauss_newton<'a, 'r>(
         &self,
-        model: &Model,
+        model: impl Into<AnyModel>,
         data: &'a Dataset,
         rows: impl Into<Rows<'r>>,
         device: &Device,
     ) -> Result<GaussNewtonOperator<'a>> {
         let ctx = self.context(model, data, rows, device)?;
         let logits = ctx.logits(&ctx.theta0)?;
-        let c = model.n_outputs();
         let n = ctx.idx.len();
+        let c = logits.len() / n;
         let mut hout = vec![0.0; n * c * c];
         for (r, &i) in ctx.idx.iter().enumerate() {
-            let t = host_target(data, i);
+            let t = host_target(data, i)?;
             ctx.loss.logit_hessian(
                 &logits[r * c..(r + 1) * c],
                 t,
@@ -188,20 +190,37 @@ impl CurvatureParams {
     }
 }
 
-fn host_target(data: &Dataset, i: usize) -> HostTarget<'_> {
+fn host_target(data: &Dataset, i: usize) -> Result<HostTarget<'_>> {
     match data.targets() {
-        Targets::Classes { labels, .. } => HostTarget::Class(labels[i]),
-        Targets::Regression { values, n_targets } => {
-            HostTarget::Values(&values[i * n_targets..(i + 1) * n_targets])
-        }
+        Targets::Classes { labels, .. } => Ok(HostTarget::Class(labels[i])),
+        Targets::Regression { values, n_targets } => Ok(HostTarget::Values(
+            &values[i * n_targets..(i + 1) * n_targets],
+        )),
+        Targets::NextToken { .. } => Err(gn_seq_error()),
+    }
+}
+
+fn gn_seq_error() -> GradError {
+    GradError::unsupported(
+        "Gauss-Newton products",
+        "need [batch, classes] logits; for a language model use the Hessian, K-FAC/EK-FAC, \
+         DataInf or TRAK",
+    )
+}
+
+/// `[b, c]` logits of a forward pass, or the Gauss-Newton error for per-token logits.
+fn flat_logits(l: Logits) -> Result<Tensor<2>> {
+    match l {
+        Logits::Flat(z) => Ok(z),
+        Logits::Seq(_) => Err(gn_seq_error()),
     }
 }
 
 /// The mean training loss `(1/n) Σ L_i(θ) + (l2/2)‖θ‖²` over fixed rows, as a
 /// function of the selected parameters, in f64.
 pub struct LossContext<'a> {
-    model: Model,
-    layout: GradLayout,
+    model: AnyModel,
+    binding: Binding,
     loss: Arc<dyn OutputFn>,
     data: &'a Dataset,
     idx: Vec<usize>,
@@ -215,12 +234,12 @@ pub struct LossContext<'a> {
 impl LossContext<'_> {
     /// Number of selected parameters.
     pub fn dim(&self) -> usize {
-        self.layout.dim()
+        self.binding.layout.dim()
     }
 
     /// The selected layers.
     pub fn layout(&self) -> &GradLayout {
-        &self.layout
+        &self.binding.layout
     }
 
     /// The parameters the operators linearise at.
@@ -233,8 +252,8 @@ impl LossContext<'_> {
         self.idx.len()
     }
 
-    fn at(&self, theta: &[f64]) -> Model {
-        with_params_f64(&self.model, &self.layout, theta)
+    fn at(&self, theta: &[f64]) -> AnyModel {
+        with_params_f64(&self.model, &self.binding, theta)
     }
 
     /// `∇L(θ)` (mean over rows, plus `l2 θ`).
@@ -244,7 +263,7 @@ impl LossContext<'_> {
         for batch in self.idx.chunks(self.batch_size) {
             let gb = autodiff_sum_gradient(
                 &m,
-                &self.layout,
+                &self.binding,
                 self.loss.as_ref(),
                 self.data,
                 batch,
@@ -266,13 +285,13 @@ impl LossContext<'_> {
     pub fn value(&self, theta: &[f64]) -> Result<f64> {
         let m = self.at(theta).valid();
         let plain = self.device.clone().without_autodiff();
-        let m = m.to_device(&plain);
+        let m = m.fork(&plain);
         let mut s = 0.0;
         for batch in self.idx.chunks(self.batch_size) {
             let x = m.input_batch(self.data, batch, &plain)?;
             let y = m.target_batch(self.data, batch, &plain)?;
-            let z = m.net.forward(x, Mode::Eval).logits;
-            s += host_f64(self.loss.forward(z, &y)?).iter().sum::<f64>();
+            let z = m.forward(&x)?.logits;
+            s += host_f64(self.loss.apply(z, &y)?).iter().sum::<f64>();
         }
         let sq: f64 = theta.iter().map(|t| t * t).sum();
         Ok(s / self.n() as f64 + 0.5 * self.l2 * sq)
@@ -281,11 +300,11 @@ impl LossContext<'_> {
     /// Logits `[n × c]` at `θ`, row-major, f64.
     pub fn logits(&self, theta: &[f64]) -> Result<Vec<f64>> {
         let plain = self.device.clone().without_autodiff();
-        let m = self.at(theta).valid().to_device(&plain);
-        let mut out = Vec::with_capacity(self.n() * m.n_outputs());
+        let m = self.at(theta).valid().fork(&plain);
+        let mut out = Vec::new();
         for batch in self.idx.chunks(self.batch_size) {
             let x = m.input_batch(self.data, batch, &plain)?;
-            out.extend(host_f64(m.net.forward(x, Mode::Eval).logits));
+            out.extend(host_f64(flat_logits(m.forward(&x)?.logits)?));
         }
         Ok(out)
     }
@@ -377,7 +396,7 @@ impl<'a> GaussNewtonOperator<'a> {
                 .ctx
                 .model
                 .input_batch(self.ctx.data, batch, &self.ctx.device)?;
-            let z = self.ctx.model.net.forward(x, Mode::Eval).logits;
+            let z = flat_logits(self.ctx.model.forward(&x)?.logits)?;
             let ut = Tensor::<2>::from_data(
                 TensorData::new(
                     u[start * c..(start + batch.len()) * c].to_vec(),
@@ -387,8 +406,8 @@ impl<'a> GaussNewtonOperator<'a> {
             );
             let grads = (z * ut).sum().backward();
             for (a, b) in g.iter_mut().zip(packed_param_grads(
-                &self.ctx.model.net,
-                &self.ctx.layout,
+                &self.ctx.model,
+                &self.ctx.binding,
                 &grads,
             )) {
                 *a += b;
@@ -455,25 +474,25 @@ impl LinearOperator for GaussNewtonOperator<'_> {
 /// independent check of [`GaussNewtonOperator`] for small models.
 pub fn explicit_gauss_newton<'r>(
     params: &CurvatureParams,
-    model: &Model,
+    model: impl Into<AnyModel>,
     data: &Dataset,
     rows: impl Into<Rows<'r>>,
     device: &Device,
 ) -> Result<DMatrix<f64>> {
     let ctx = params.context(model, data, rows, device)?;
-    let c = model.n_outputs();
     let p = ctx.dim();
     let logits = ctx.logits(&ctx.theta0)?;
+    let c = logits.len() / ctx.n();
     let mut g = DMatrix::<f64>::zeros(p, p);
     let mut h = vec![0.0; c * c];
     for (r, &i) in ctx.idx.iter().enumerate() {
         ctx.loss
-            .logit_hessian(&logits[r * c..(r + 1) * c], host_target(data, i), &mut h)?;
+            .logit_hessian(&logits[r * c..(r + 1) * c], host_target(data, i)?, &mut h)?;
         let mut jac = DMatrix::<f64>::zeros(c, p);
         for k in 0..c {
             let row = autodiff_sum_gradient(
                 &ctx.model,
-                &ctx.layout,
+                &ctx.binding,
                 &crate::output::Logit(k),
                 data,
                 &[i],

@@ -19,7 +19,7 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use wellspring_core::{Dataset, Targets, rng};
-use wellspring_models::{Mode, Model, ParamLayerKind};
+use wellspring_models::{AnyModel, Logits, ParamLayerKind};
 
 use crate::caps::LayerCap;
 use crate::capture::host_f64;
@@ -31,8 +31,8 @@ use crate::output::{CrossEntropy, Mse};
 use crate::project::KroneckerProjector;
 
 /// Running sums of one layer's factors: `Σ a aᵀ`, `Σ δ δᵀ`, input width,
-/// output width, positions per example.
-type FactorSums = (Vec<f64>, Vec<f64>, usize, usize, usize);
+/// output width, positions summed over examples (real tokens for sequences).
+type FactorSums = (Vec<f64>, Vec<f64>, usize, usize, f64);
 
 /// Which label the backprop error `δ` of the K-FAC `S` factor uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,13 +128,18 @@ impl KfacParams {
     }
 
     /// Accumulates the factors over `rows` of `data` and eigendecomposes them.
+    ///
+    /// Sequence layers (a Linear applied per token) use per-token factors:
+    /// `A = (1/N) Σ_i Σ_t ā_it ā_itᵀ` and `S = (1/T_total) Σ_i Σ_t δ_it δ_itᵀ`
+    /// over real (unpadded) tokens, as KFC does over convolution positions.
     pub fn fit<'r>(
         &self,
-        model: &Model,
+        model: impl Into<AnyModel>,
         data: &Dataset,
         rows: impl Into<Rows<'r>>,
         device: &Device,
     ) -> Result<Kfac> {
+        let model: AnyModel = model.into();
         if self.batch_size == 0 {
             return Err(GradError::param(
                 "KfacParams.batch_size",
@@ -150,7 +155,7 @@ impl KfacParams {
             }
             .into());
         }
-        let full = self.selection.resolve(model)?;
+        let full = self.selection.resolve(&model)?;
         let mut keep = Vec::new();
         let mut skipped = Vec::new();
         for s in full.slots() {
@@ -169,8 +174,18 @@ impl KfacParams {
             ));
         }
         let regression = matches!(data.targets(), Targets::Regression { .. });
+        let next_token = matches!(data.targets(), Targets::NextToken { .. });
         let (target_data, sampled) = match (self.labels, regression) {
             (KfacLabels::TrueLabel, _) => (None, None),
+            (KfacLabels::Sampled { .. }, _) if next_token => {
+                return Err(GradError::unsupported(
+                    "K-FAC with sampled labels",
+                    format!(
+                        "{} has next-token targets; use KfacLabels::TrueLabel (the empirical Fisher's factors)",
+                        data.name()
+                    ),
+                ));
+            }
             (KfacLabels::Sampled { .. }, true) => {
                 return Err(GradError::unsupported(
                     "K-FAC with sampled labels",
@@ -181,7 +196,7 @@ impl KfacParams {
                 ));
             }
             (KfacLabels::Sampled { seed }, false) => {
-                let labels = sample_labels(model, data, &idx, seed, self.batch_size, device)?;
+                let labels = sample_labels(&model, data, &idx, seed, self.batch_size, device)?;
                 let mut all = data
                     .labels()
                     .expect("classification data has labels")
@@ -202,15 +217,16 @@ impl KfacParams {
         } else {
             params.output(CrossEntropy)
         }
-        .build(model, device)?;
+        .build(model.clone(), device)?;
         let layout = engine.layout().clone();
         let mut acc: Vec<FactorSums> = Vec::new();
         engine.for_each_batch(data, &idx, |_, _, cap| {
+            let mask = cap.token_mask.as_ref();
             for (l, layer) in cap.layers.iter().enumerate() {
-                let (a, s, positions) = layer_factors(layer)?;
+                let (a, s, positions) = layer_factors(layer, mask)?;
                 let (ia, is) = (layer.in_width(), layer.out_width());
                 if acc.len() <= l {
-                    acc.push((vec![0.0; ia * ia], vec![0.0; is * is], ia, is, positions));
+                    acc.push((vec![0.0; ia * ia], vec![0.0; is * is], ia, is, 0.0));
                 }
                 for (x, y) in acc[l].0.iter_mut().zip(a) {
                     *x += y;
@@ -218,6 +234,7 @@ impl KfacParams {
                 for (x, y) in acc[l].1.iter_mut().zip(s) {
                     *x += y;
                 }
+                acc[l].4 += positions;
             }
             Ok(())
         })?;
@@ -225,7 +242,7 @@ impl KfacParams {
         let mut factors = Vec::new();
         for (slot, (a, s, ia, is, positions)) in layout.slots().iter().zip(acc) {
             let a = DMatrix::from_row_slice(ia, ia, &a) / n;
-            let s = DMatrix::from_row_slice(is, is, &s) / (n * positions as f64);
+            let s = DMatrix::from_row_slice(is, is, &s) / positions.max(1.0);
             let ea = SymmetricEigen::new(a.clone());
             let es = SymmetricEigen::new(s.clone());
             factors.push(KfacFactors {
@@ -251,19 +268,39 @@ impl KfacParams {
 }
 
 /// Unnormalised `Σ ā āᵀ`, `Σ δ δᵀ` (row-major) of one batch, and the number
-/// of positions per example (1 for linear layers).
-fn layer_factors(layer: &LayerCap) -> Result<(Vec<f64>, Vec<f64>, usize)> {
+/// of positions summed over its examples (examples for flat linear layers,
+/// real tokens for sequence layers, `examples × positions` for convolutions).
+/// `mask` is the batch's `(T, rows × T)` token mask: padded positions of a
+/// sequence layer with `t = T` are left out.
+fn layer_factors(
+    layer: &LayerCap,
+    mask: Option<&(usize, Vec<f32>)>,
+) -> Result<(Vec<f64>, Vec<f64>, f64)> {
     match layer {
         LayerCap::Linear(c) => {
-            let m = c.delta.len() / c.d_out;
+            let all = c.delta.len() / c.d_out;
+            let keep: Vec<usize> = match mask {
+                Some((t, m)) if c.t > 1 && *t == c.t && m.len() == all => {
+                    (0..all).filter(|&r| m[r] != 0.0).collect()
+                }
+                _ => (0..all).collect(),
+            };
+            let m = keep.len();
             let ia = c.d_in + c.bias as usize;
             let mut a = vec![1.0f64; m * ia];
-            for r in 0..m {
+            for (r, &src) in keep.iter().enumerate() {
                 for j in 0..c.d_in {
-                    a[r * ia + j] = c.a[r * c.d_in + j] as f64;
+                    a[r * ia + j] = c.a[src * c.d_in + j] as f64;
                 }
             }
-            let d: Vec<f64> = c.delta.iter().map(|&v| v as f64).collect();
+            let mut d = Vec::with_capacity(m * c.d_out);
+            for &src in &keep {
+                d.extend(
+                    c.delta[src * c.d_out..(src + 1) * c.d_out]
+                        .iter()
+                        .map(|&v| v as f64),
+                );
+            }
             let mut fa = vec![0.0; ia * ia];
             dgemm(
                 1.0,
@@ -282,7 +319,7 @@ fn layer_factors(layer: &LayerCap) -> Result<(Vec<f64>, Vec<f64>, usize)> {
                 &mut fs,
                 c.d_out,
             );
-            Ok((fa, fs, 1))
+            Ok((fa, fs, m as f64))
         }
         LayerCap::Conv(c) => {
             let g = c.geom;
@@ -319,17 +356,19 @@ fn layer_factors(layer: &LayerCap) -> Result<(Vec<f64>, Vec<f64>, usize)> {
                     g.c_out,
                 );
             }
-            Ok((fa, fs, l))
+            Ok((fa, fs, (m * l) as f64))
         }
-        LayerCap::Bn(_) | LayerCap::Emb(_) => Err(GradError::unsupported(
-            "K-FAC",
-            "only Linear and Conv2d layers have Kronecker-factored curvature",
-        )),
+        LayerCap::Bn(_) | LayerCap::Emb(_) | LayerCap::Tok(_) | LayerCap::Ln(_) => {
+            Err(GradError::unsupported(
+                "K-FAC",
+                "only Linear and Conv2d layers have Kronecker-factored curvature",
+            ))
+        }
     }
 }
 
 fn sample_labels(
-    model: &Model,
+    model: &AnyModel,
     data: &Dataset,
     idx: &[usize],
     seed: u64,
@@ -337,13 +376,22 @@ fn sample_labels(
     device: &Device,
 ) -> Result<Vec<usize>> {
     let plain = device.clone().without_autodiff();
-    let m = model.valid().to_device(&plain);
-    let c = model.n_outputs();
+    let m = model.valid().fork(&plain);
     let mut r = rng(seed);
     let mut out = Vec::with_capacity(idx.len());
     for batch in idx.chunks(bs) {
         let x = m.input_batch(data, batch, &plain)?;
-        let z = host_f64(m.net.forward(x, Mode::Eval).logits);
+        let z = match m.forward(&x)?.logits {
+            Logits::Flat(z) => z,
+            Logits::Seq(_) => {
+                return Err(GradError::unsupported(
+                    "K-FAC with sampled labels",
+                    "the model gives per-token logits; use KfacLabels::TrueLabel",
+                ));
+            }
+        };
+        let c = z.dims()[1];
+        let z = host_f64(z);
         for row in z.chunks_exact(c) {
             let mx = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = row.iter().map(|v| (v - mx).exp()).collect();

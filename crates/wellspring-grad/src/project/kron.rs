@@ -127,11 +127,15 @@ impl KroneckerProjector {
                     patch: d.weight_shape[1..].iter().product(),
                     bias: d.has_bias,
                 },
-                ParamLayerKind::EmbeddingBag => KronLayerKind::Embedding {
-                    vocab: d.weight_shape[0],
-                    dim: d.weight_shape[1],
-                },
-                ParamLayerKind::BatchNorm2d => KronLayerKind::Dense { len: d.len },
+                ParamLayerKind::EmbeddingBag | ParamLayerKind::Embedding => {
+                    KronLayerKind::Embedding {
+                        vocab: d.weight_shape[0],
+                        dim: d.weight_shape[1],
+                    }
+                }
+                ParamLayerKind::BatchNorm2d | ParamLayerKind::LayerNorm => {
+                    KronLayerKind::Dense { len: d.len }
+                }
             };
             let (in_w, out_w) = match kind {
                 KronLayerKind::Linear { d_in, d_out, bias } => (d_in + bias as usize, d_out),
@@ -240,11 +244,11 @@ impl KroneckerProjector {
                         c_out,
                     )
                 }
-                ParamLayerKind::EmbeddingBag => {
+                ParamLayerKind::EmbeddingBag | ParamLayerKind::Embedding => {
                     let (vocab, dim) = (d.weight_shape[0], d.weight_shape[1]);
                     (KronLayerKind::Embedding { vocab, dim }, vocab, dim)
                 }
-                ParamLayerKind::BatchNorm2d => {
+                ParamLayerKind::BatchNorm2d | ParamLayerKind::LayerNorm => {
                     return Err(GradError::unsupported(
                         format!("Kronecker factors for {}", d.path),
                         "BatchNorm2d has no Kronecker structure",
@@ -316,7 +320,9 @@ impl KroneckerProjector {
         for (layer, cap) in self.layers.iter().zip(caps) {
             match (layer.kind, cap) {
                 (KronLayerKind::Linear { d_in, d_out, bias }, LayerCap::Linear(c)) => {
+                    // Token rows (`t` per example; 1 for flat inputs).
                     let rows = c.a.len() / d_in.max(1);
+                    let t = c.t;
                     let (ka, kd) = (layer.k_a, layer.k_d);
                     let in_w = d_in + bias as usize;
                     let mut ah = vec![0.0f32; rows * ka];
@@ -345,11 +351,14 @@ impl KroneckerProjector {
                         &mut dh,
                         kd,
                     );
+                    // out_i = Σ_t Â_it ⊗ D̂_it.
                     out.par_chunks_mut(k).enumerate().for_each(|(i, o)| {
                         let o = &mut o[layer.out_offset..layer.out_offset + ka * kd];
-                        let d = &dh[i * kd..(i + 1) * kd];
-                        for (r, &av) in ah[i * ka..(i + 1) * ka].iter().enumerate() {
-                            axpy(av, d, &mut o[r * kd..(r + 1) * kd]);
+                        for p in i * t..(i + 1) * t {
+                            let d = &dh[p * kd..(p + 1) * kd];
+                            for (r, &av) in ah[p * ka..(p + 1) * ka].iter().enumerate() {
+                                axpy(av, d, &mut o[r * kd..(r + 1) * kd]);
+                            }
                         }
                     });
                 }
@@ -421,6 +430,25 @@ impl KroneckerProjector {
                         }
                         for (r, &av) in ah.iter().enumerate() {
                             axpy(av, &dh, &mut o[r * kd..(r + 1) * kd]);
+                        }
+                    });
+                }
+                (KronLayerKind::Embedding { dim, .. }, LayerCap::Tok(c)) => {
+                    let (ka, kd) = (layer.k_a, layer.k_d);
+                    // out_i = Σ_t G_a[:, id_t] ⊗ (G_δ δ_it).
+                    out.par_chunks_mut(k).enumerate().for_each(|(i, o)| {
+                        let o = &mut o[layer.out_offset..layer.out_offset + ka * kd];
+                        let mut dh = vec![0.0f32; kd];
+                        for p in 0..c.len {
+                            let id = c.ids[i * c.len + p];
+                            let d = &c.delta[(i * c.len + p) * dim..(i * c.len + p + 1) * dim];
+                            for (r, v) in dh.iter_mut().enumerate() {
+                                *v = crate::kernels::dot(&layer.gd[r * dim..(r + 1) * dim], d)
+                                    as f32;
+                            }
+                            for (r, &av) in layer.ga[id * ka..(id + 1) * ka].iter().enumerate() {
+                                axpy(av, &dh, &mut o[r * kd..(r + 1) * kd]);
+                            }
                         }
                     });
                 }

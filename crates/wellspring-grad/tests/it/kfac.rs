@@ -151,7 +151,7 @@ fn eigenbasis_projector_rotates_per_example_gradients() {
 fn conv_factors_have_kfc_shapes_and_batch_norm_is_skipped() {
     let kfac = KfacParams::new()
         .fit(
-            &tiny_cnn(8, 3),
+            tiny_cnn(8, 3),
             &synthetic(5, &[1, 8, 8], 4, 3),
             Rows::All,
             &cpu(),

@@ -7,6 +7,7 @@ mod kfac;
 mod per_sample;
 mod project;
 mod store;
+mod tracked;
 
 use std::sync::OnceLock;
 

@@ -1,10 +1,12 @@
 //! Deterministic training: [`TrainConfig`] (checked builder), learning-rate
 //! [`Schedule`]s, a step-level [`Trainer`], and the one-call [`train`].
 
+mod generic;
 mod optim;
 mod schedule;
 mod trainer;
 
+pub use generic::{SubsetTrainer, fit_attributable, per_example_loss_any};
 pub use schedule::Schedule;
 pub use trainer::{Checkpoint, EpochStats, TrainOutput, Trainer, train};
 

@@ -325,6 +325,10 @@ pub(crate) fn per_example_loss(
             dataset,
             "MSE loss needs regression targets, dataset has class labels (use Loss::CrossEntropy)",
         )),
+        (_, Target::Tokens { .. }) => Err(ModelError::data(
+            dataset,
+            "next-token targets need per-token logits [batch, T, vocab] (a language model)",
+        )),
     }
 }
 

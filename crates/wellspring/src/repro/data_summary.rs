@@ -41,6 +41,7 @@ fn outputs(d: &Dataset) -> String {
     match d.targets() {
         Targets::Classes { n_classes, .. } => format!("{n_classes} classes"),
         Targets::Regression { n_targets, .. } => format!("regression, {n_targets} target(s)"),
+        Targets::NextToken { vocab_size, .. } => format!("next token ({vocab_size} ids)"),
     }
 }
 

@@ -547,6 +547,7 @@ pub fn data_fingerprint(d: &Dataset) -> String {
             labels.iter().for_each(|&l| eat(l as u64));
         }
         Targets::Regression { values, .. } => values.iter().for_each(|v| eat(v.to_bits() as u64)),
+        Targets::NextToken { prompt_lens, .. } => prompt_lens.iter().for_each(|&l| eat(l as u64)),
     }
     match d.features() {
         Features::Dense { values, shape } => {

@@ -20,7 +20,7 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 use wellspring_core::{Dataset, Targets};
 use wellspring_grad::{CrossEntropy, CurvatureParams, Logit, Mse, explicit_matrix};
-use wellspring_models::Model;
+use wellspring_models::AnyModel;
 use wellspring_models::burn_types::Device;
 
 use super::super::grad_features::{GradFeaturizer, grad_err};
@@ -52,16 +52,26 @@ impl ProjectedGn {
     /// Builds `U` and `C` for `train` from `c` projected logit-gradient passes.
     pub(crate) fn fit(
         method: &'static str,
-        model: &Model,
+        model: &AnyModel,
         device: &Device,
         projection: ProjectionSpec,
         seed: u64,
         train: &Dataset,
         l2: f64,
     ) -> Result<Self> {
-        let c = model.n_outputs();
+        if matches!(train.targets(), Targets::NextToken { .. }) {
+            return Err(AttribError::unsupported(
+                method,
+                format!(
+                    "{} has next-token targets; the projected Gauss-Newton needs [n × classes] \
+                     logits (use curvature=hessian, ekfac, datainf or trak for a language model)",
+                    train.name()
+                ),
+            ));
+        }
         let n = train.len();
         let logits = wellspring_models::predict_logits(model, train, device)?;
+        let c = logits.len() / n.max(1);
         let loss = super::super::grad_dot::loss_output(train);
         let mut jac: Vec<Vec<f32>> = Vec::with_capacity(c);
         let mut k = 0;
@@ -94,6 +104,7 @@ impl ProjectedGn {
                             &values[i * n_targets..(i + 1) * n_targets],
                         )
                     }
+                    Targets::NextToken { .. } => unreachable!("rejected above"),
                 };
                 loss.logit_hessian(&z, target, &mut h)
                     .map_err(grad_err(method))?;
@@ -235,13 +246,15 @@ impl CurvatureOp for ProjectedGn {
 /// [`MAX_HESSIAN_PARAMS`] parameters.
 pub(crate) fn explicit_hessian(
     method: &str,
-    model: &Model,
+    model: &AnyModel,
     device: &Device,
     train: &Dataset,
     l2: f64,
 ) -> Result<DMatrix<f64>> {
     let params = match train.targets() {
-        Targets::Classes { .. } => CurvatureParams::new().loss(CrossEntropy),
+        Targets::Classes { .. } | Targets::NextToken { .. } => {
+            CurvatureParams::new().loss(CrossEntropy)
+        }
         Targets::Regression { .. } => CurvatureParams::new().loss(Mse),
     }
     .l2(l2);
@@ -272,7 +285,7 @@ pub(crate) fn explicit_hessian(
 pub(crate) struct HvpHessian {
     method: &'static str,
     params: CurvatureParams,
-    model: Model,
+    model: AnyModel,
     device: Device,
     train: Dataset,
     p: usize,
@@ -293,13 +306,15 @@ impl HvpHessian {
     /// Checks that the products can be taken on `train` (one context build).
     pub(crate) fn new(
         method: &'static str,
-        model: &Model,
+        model: &AnyModel,
         device: &Device,
         train: &Dataset,
         l2: f64,
     ) -> Result<Self> {
         let params = match train.targets() {
-            Targets::Classes { .. } => CurvatureParams::new().loss(CrossEntropy),
+            Targets::Classes { .. } | Targets::NextToken { .. } => {
+                CurvatureParams::new().loss(CrossEntropy)
+            }
             Targets::Regression { .. } => CurvatureParams::new().loss(Mse),
         }
         .l2(l2);
@@ -392,13 +407,14 @@ mod tests {
 
     /// Optdigits (64 features, 10 classes) and a seeded logistic regression
     /// (650 parameters: small enough for the explicit Hessian).
-    fn case() -> (Model, Dataset, Device) {
+    fn case() -> (AnyModel, Dataset, Device) {
         let dir = wellspring_data::DataDir::embedded().unwrap();
         let t = wellspring_data::optdigits(&dir, false).unwrap();
         let train = t.train.select(&(0..120).collect::<Vec<_>>()).unwrap();
         let device = Device::flex();
-        let model = Model::new(ModelConfig::LogReg { d_in: 64, n_out: 10 }, 3, &device).unwrap();
-        (model, train, device)
+        let model = wellspring_models::Model::new(ModelConfig::LogReg { d_in: 64, n_out: 10 }, 3, &device)
+            .unwrap();
+        (model.into(), train, device)
     }
 
     #[test]

@@ -361,7 +361,7 @@ pub struct Influence {
     params: InfluenceParams,
     l2: f64,
     feat: GradFeaturizer,
-    model: wellspring_models::Model,
+    model: wellspring_models::AnyModel,
     device: wellspring_models::burn_types::Device,
     point: OnceLock<PointState>,
     n: usize,

@@ -5,7 +5,7 @@
 
 use rand::seq::SliceRandom;
 use wellspring_core::{Dataset, Subset, Targets, derive_seed, derive_seed_str, rng};
-use wellspring_models::{Model, TrainConfig, train as train_model};
+use wellspring_models::{AnyModel, Model, TrainConfig, train as train_model};
 use wellspring_report::{Cache, CacheKey, ReportError};
 
 use crate::error::{AttribError, Result};
@@ -114,6 +114,13 @@ fn fingerprint(d: &Dataset) -> String {
             eat(*n_targets as u64);
             values.iter().for_each(|v| eat(v.to_bits() as u64));
         }
+        Targets::NextToken {
+            prompt_lens,
+            vocab_size,
+        } => {
+            eat(*vocab_size as u64 | 1 << 62);
+            prompt_lens.iter().for_each(|&l| eat(l as u64));
+        }
     }
     (0..d.len()).for_each(|i| eat(point_hash(d, i)));
     format!("{h:016x}")
@@ -143,39 +150,60 @@ fn train_config(source: &ModelSource) -> Result<&TrainConfig> {
 
 /// Trains (or loads from `cache`) ensemble member `m` of [`train_ensemble`].
 ///
-/// The member is `Model::new(source.model.config, derive_seed(derive_seed_str(seed,
+/// For a zoo model the member is `Model::new(config, derive_seed(derive_seed_str(seed,
 /// "trak-init"), m))` trained with the source's [`TrainConfig`] (its seed
 /// replaced by `derive_seed(derive_seed_str(seed, "trak-train"), m)`, no
-/// checkpoints) on [`ensemble_subset`]`(n, p, m)`. Members are independent,
-/// so callers may train them on several threads or processes at once; the
-/// cache writes each file atomically.
+/// checkpoints) on [`ensemble_subset`]`(n, p, m)`. Any other model is trained
+/// by the source's [`wellspring_models::SubsetTrainer`]
+/// ([`ModelSource::with_trainer`]) on the same subset with the init seed
+/// (not cached: only zoo checkpoints are self-describing). Members are
+/// independent, so callers may train them on several threads or processes
+/// at once; the cache writes each file atomically.
 pub fn ensemble_member(
     source: &ModelSource,
     train: &Dataset,
     p: &EnsembleParams,
     m: usize,
     cache: Option<&Cache>,
-) -> Result<Model> {
+) -> Result<AnyModel> {
     p.check()?;
+    let init_seed = derive_seed(derive_seed_str(p.seed, "trak-init"), m as u64);
+    let Some(zoo) = source.model.downcast_ref::<Model>() else {
+        let trainer = source.trainer.as_ref().ok_or_else(|| {
+            AttribError::unsupported(
+                "trak ensemble",
+                format!(
+                    "the {} model is not a zoo model; give the source a trainer \
+                     (ModelSource::with_trainer) or an ensemble (ModelSource::with_ensemble)",
+                    source.model.model_name()
+                ),
+            )
+        })?;
+        let subset = ensemble_subset(train.len(), p, m)?;
+        let member = trainer.train_subset(train, &subset, init_seed)?;
+        source
+            .model
+            .check_same_architecture(&member, &format!("trak ensemble member {m}"))?;
+        return Ok(member);
+    };
     let base = train_config(source)?;
     let mut cfg = base.clone();
     cfg.seed = derive_seed(derive_seed_str(p.seed, "trak-train"), m as u64);
     cfg.checkpoint_every = None;
-    let init_seed = derive_seed(derive_seed_str(p.seed, "trak-init"), m as u64);
     let device = &source.device;
     let fit = || -> Result<Model> {
         let subset = ensemble_subset(train.len(), p, m)?;
-        let model = Model::new(source.model.config.clone(), init_seed, device)?;
+        let model = Model::new(zoo.config.clone(), init_seed, device)?;
         Ok(train_model(model, train, Some(&subset), &cfg, device, None)?.model)
     };
     let Some(cache) = cache else {
-        return fit();
+        return Ok(fit()?.into());
     };
     let key = CacheKey::new("trak-ensemble")
         .field("format", &ENSEMBLE_FORMAT)
         .field("version", env!("CARGO_PKG_VERSION"))
         .field("data", &fingerprint(train))
-        .field("model", &source.model.config)
+        .field("model", &zoo.config)
         .field("train_config", &cfg)
         .field("alpha", &p.alpha)
         .field("seed", &p.seed)
@@ -189,7 +217,7 @@ pub fn ensemble_member(
                 .map_err(|e| CacheFail(AttribError::Model(e)))
         })
         .map_err(|e| e.0)?;
-    Ok(Model::load(&path, device)?)
+    Ok(Model::load(&path, device)?.into())
 }
 
 /// Trains TRAK's `M` ensemble members (Park et al. 2023, §3.2: models on
@@ -215,9 +243,11 @@ pub fn train_ensemble(
     train: &Dataset,
     p: &EnsembleParams,
     cache: Option<&Cache>,
-) -> Result<Vec<Model>> {
+) -> Result<Vec<AnyModel>> {
     p.check()?;
-    train_config(source)?;
+    if source.model.downcast_ref::<Model>().is_some() {
+        train_config(source)?;
+    }
     (0..p.models)
         .map(|m| ensemble_member(source, train, p, m, cache))
         .collect()

@@ -53,7 +53,7 @@ use nalgebra::DMatrix;
 use wellspring_core::{Dataset, Grouping, ScoreMatrix, Targets};
 use wellspring_grad::TrakMargin;
 use wellspring_grad::{OutputFn, OutputSpec};
-use wellspring_models::Model;
+use wellspring_models::AnyModel;
 use wellspring_models::Target;
 
 use super::grad_dot::check_projection;
@@ -166,7 +166,7 @@ impl TrakParams {
         check_projection("trak", self.projection)
     }
 
-    fn pick_models<'a>(&self, source: &'a ModelSource) -> Result<Vec<&'a Model>> {
+    fn pick_models<'a>(&self, source: &'a ModelSource) -> Result<Vec<&'a AnyModel>> {
         if source.ensemble.is_empty() {
             if self.models == 1 {
                 return Ok(vec![&source.model]);
@@ -225,7 +225,7 @@ struct PointState {
 #[derive(Debug)]
 struct Member {
     feat: GradFeaturizer,
-    model: Model,
+    model: AnyModel,
     point: OnceLock<PointState>,
 }
 
@@ -279,11 +279,12 @@ impl Attributor for TrakParams {
 
     fn fit(&self, source: &ModelSource, train: &Dataset) -> Result<Trak> {
         self.check()?;
-        if let Targets::Regression { .. } = train.targets() {
+        if !matches!(train.targets(), Targets::Classes { .. }) {
             return Err(AttribError::unsupported(
                 "trak",
                 format!(
-                    "dataset {} is a regression set; TRAK's margin needs classes",
+                    "dataset {} has no class labels; TRAK's margin needs classes \
+                     (for a language model use tracin, ekfac or datainf)",
                     train.name()
                 ),
             ));
@@ -295,6 +296,7 @@ impl Attributor for TrakParams {
             ));
         }
         source.model.check_dataset(train)?;
+        source.check_ensemble("trak")?;
         let models = self.pick_models(source)?;
         let mut members: Vec<Member> = Vec::with_capacity(models.len());
         for model in models {
