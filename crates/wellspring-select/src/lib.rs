@@ -72,5 +72,5 @@ pub use state::{GradProxies, Needs, ProxyKind, ProxyLayout, TrainingState, Valid
 #[cfg(feature = "burn")]
 pub use train_loop::{
     CrestLoop, CrestStats, EpochRecord, HessianDiag, LoopError, RoundRecord, SelectionRun,
-    relative_error, train_truncated_sgd, train_with_crest, train_with_selection,
+    relative_error, select_with_model, train_truncated_sgd, train_with_crest, train_with_selection,
 };

@@ -9,6 +9,7 @@ mod methods;
 mod rps;
 mod sign;
 mod svm;
+mod user_model;
 
 use std::sync::OnceLock;
 

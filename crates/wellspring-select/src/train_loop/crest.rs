@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wellspring_core::{Dataset, derive_seed, derive_seed_str, rng};
 use wellspring_models::burn_types::Device;
-use wellspring_models::{EpochStats, Model, TrainConfig, Trainer, features};
+use wellspring_models::{AnyModel, EpochStats, Model, TrainConfig, Trainer, features};
 
 use super::head::{Head, HessianDiag, ce_losses, quadratic_fit};
 use super::inputs::{Want, compute};
@@ -171,7 +171,7 @@ pub fn train_with_crest(
                 CrestAction::Select { candidates } => {
                     let clock = Instant::now();
                     let sub = train.select(&candidates)?;
-                    let out = compute(trainer.model(), &sub, want, device)?;
+                    let out = compute(&AnyModel::from(trainer.model()), &sub, want, device)?;
                     let proxies = out.proxies.expect("proxies were requested");
                     let input_time = clock.elapsed();
                     let clock = Instant::now();
@@ -204,7 +204,7 @@ pub fn train_with_crest(
                     let clock = Instant::now();
                     let sub = train.select(coreset.indices())?;
                     let phi = features(trainer.model(), &sub, device)?;
-                    let head = Head::of(trainer.model())?;
+                    let head = Head::of(&AnyModel::from(trainer.model()))?;
                     let ones;
                     let w = match coreset.weights() {
                         Some(w) => w,
@@ -238,7 +238,7 @@ pub fn train_with_crest(
                     }
                     let sub = train.select(&points)?;
                     let phi = features(trainer.model(), &sub, device)?;
-                    let head = Head::of(trainer.model())?;
+                    let head = Head::of(&AnyModel::from(trainer.model()))?;
                     let losses = ce_losses(&head.logits(&phi), sub.labels_checked()?, c);
                     let l = losses.iter().map(|&v| v as f64).sum::<f64>() / losses.len() as f64;
                     let (q, theta0) = quad.as_ref().expect("a check follows a fit");

@@ -6,7 +6,7 @@
 //! Parameters are laid out as in `Model::params_flat` for the head: `W` in
 //! burn's `[p, C]` row-major layout (`W[j·C + c]`), then `b` (`C` values).
 
-use wellspring_models::Model;
+use wellspring_models::AnyModel;
 
 use super::LoopError;
 use crate::crest_driver::{QuadraticModel, hutchinson_diagonal, rademacher};
@@ -39,16 +39,17 @@ pub(crate) struct Head {
 }
 
 impl Head {
-    /// Reads the head of `model` (any device, autodiff or not).
-    pub fn of(model: &Model) -> Result<Head, LoopError> {
-        let layers = model.param_layers_matching(&["head"])?;
-        let desc =
-            layers
-                .iter()
-                .find(|d| d.path == "head")
-                .ok_or_else(|| LoopError::Unsupported {
-                    reason: "the model has no `head` layer".into(),
-                })?;
+    /// Reads the head of `model` (any device, autodiff or not): the layer
+    /// named `head`, or else the last tracked layer.
+    pub fn of(model: &AnyModel) -> Result<Head, LoopError> {
+        let layers = model.param_layers();
+        let desc = layers
+            .iter()
+            .find(|d| d.path == "head")
+            .or(layers.last())
+            .ok_or_else(|| LoopError::Unsupported {
+                reason: format!("the {} model has no parameter layer", model.model_name()),
+            })?;
         let (p, c) = match desc.weight_shape.as_slice() {
             [p, c] if desc.has_bias => (*p, *c),
             other => {

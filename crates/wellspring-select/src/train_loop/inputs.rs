@@ -5,7 +5,7 @@
 
 use wellspring_core::Dataset;
 use wellspring_models::burn_types::Device;
-use wellspring_models::{Model, features, predict_logits};
+use wellspring_models::{AnyModel, features, predict_logits};
 
 use super::LoopError;
 use super::head::{Head, ce_losses, softmax_rows};
@@ -57,7 +57,7 @@ impl Want {
 /// One pass either way: penultimate features plus the head on the host when
 /// features are needed, plain logits otherwise.
 pub(crate) fn compute(
-    model: &Model,
+    model: &AnyModel,
     data: &Dataset,
     want: Want,
     device: &Device,
@@ -66,7 +66,6 @@ pub(crate) fn compute(
         return Ok(Outputs::default());
     }
     let labels = data.labels_checked()?;
-    let c = model.n_outputs();
     let need_phi = want.features || want.proxies == Some(ProxyKind::BiasAndWeights);
     let (logits, phi) = if need_phi {
         let phi = features(model, data, device)?;
@@ -75,6 +74,7 @@ pub(crate) fn compute(
     } else {
         (predict_logits(model, data, device)?, None)
     };
+    let c = logits.len() / data.len().max(1);
     let probs = softmax_rows(&logits, c);
     let losses = want.losses.then(|| ce_losses(&logits, labels, c));
     let proxies = match want.proxies {

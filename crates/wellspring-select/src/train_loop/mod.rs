@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use wellspring_core::{CoreError, Dataset, Subset, derive_seed, derive_seed_str, rng};
 use wellspring_models::burn_types::Device;
-use wellspring_models::{EpochStats, Model, ModelError, TrainConfig, Trainer, evaluate};
+use wellspring_models::{AnyModel, EpochStats, Model, ModelError, TrainConfig, Trainer, evaluate};
 
 pub use crest::{CrestLoop, CrestStats, train_with_crest};
 pub use head::HessianDiag;
@@ -149,17 +149,50 @@ fn select_round(
     seed: u64,
     at: (usize, usize),
 ) -> Result<(Subset, RoundRecord), LoopError> {
+    let (sel, input_time) =
+        select_with_model(model, train, valid, selector, budget, device, seed, at)?;
+    let record = RoundRecord {
+        epoch: at.0,
+        step: at.1,
+        input_time,
+        select_time: sel.info.wall_time,
+        info: sel.info,
+    };
+    Ok((sel.subset, record))
+}
+
+/// One selection round for any attributable classifier (the zoo's `Model`
+/// or a user model in an [`AnyModel`]): computes what `selector.needs()`
+/// asks for — probabilities, losses and last-layer gradient proxies
+/// (softmax − one-hot, ⊗ penultimate features for weight proxies) by forward
+/// passes of `model` over `train`, and the validation quantities over
+/// `valid` — then selects `budget` points with `seed` at `(epoch, step)`.
+/// Returns the selection and the time spent computing its inputs. Weight
+/// proxies need the model's penultimate features and a linear head (the
+/// layer named `head`, or the last tracked layer).
+#[allow(clippy::too_many_arguments)]
+pub fn select_with_model(
+    model: impl Into<AnyModel>,
+    train: &Dataset,
+    valid: Option<&Dataset>,
+    selector: &dyn Selector,
+    budget: Budget,
+    device: &Device,
+    seed: u64,
+    at: (usize, usize),
+) -> Result<(crate::Selection, std::time::Duration), LoopError> {
+    let model: AnyModel = model.into();
     let labels = train.labels_checked()?;
-    let c = model.n_outputs();
     let needs = selector.needs();
     let clock = Instant::now();
-    let tr = compute(model, train, Want::train(&needs), device)?;
+    let tr = compute(&model, train, Want::train(&needs), device)?;
+    let c = train.n_classes().unwrap_or(0);
     let vwant = Want::validation(&needs);
     let (vd, vo) = if vwant.any() {
         let v = valid.ok_or(LoopError::NoValidation {
             selector: selector.name(),
         })?;
-        (Some(v), compute(model, v, vwant, device)?)
+        (Some(v), compute(&model, v, vwant, device)?)
     } else {
         (None, Default::default())
     };
@@ -187,15 +220,7 @@ fn select_round(
         }
         state = state.with_validation(vs)?;
     }
-    let sel = selector.select(&state, budget, seed)?;
-    let record = RoundRecord {
-        epoch: at.0,
-        step: at.1,
-        input_time,
-        select_time: sel.info.wall_time,
-        info: sel.info,
-    };
-    Ok((sel.subset, record))
+    Ok((selector.select(&state, budget, seed)?, input_time))
 }
 
 /// Trains `model` with `selector` choosing a weighted subset of `train`

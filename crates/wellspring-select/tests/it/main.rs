@@ -13,3 +13,5 @@ mod model_loop;
 mod rande;
 mod timing;
 mod training_loop;
+#[cfg(feature = "burn")]
+mod user_model;
