@@ -97,9 +97,11 @@ fn weights(model: &AnyModel) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     (e, w, b)
 }
 
-/// Per token of every example: `(example, ā = [E[id]; 1])`; and per example
-/// its softmax `p`.
-fn forward_host(model: &AnyModel, data: &Dataset) -> (Vec<(usize, Vec<f64>)>, Vec<Vec<f64>>) {
+/// Per token of every example: `(example, ā = [E[id]; 1])`.
+type TokenInputs = Vec<(usize, Vec<f64>)>;
+
+/// The token inputs and, per example, its softmax `p`.
+fn forward_host(model: &AnyModel, data: &Dataset) -> (TokenInputs, Vec<Vec<f64>>) {
     let (e, w, b) = weights(model);
     let mut tokens = Vec::new();
     let mut probs = Vec::new();
