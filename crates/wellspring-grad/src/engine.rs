@@ -118,6 +118,7 @@ pub struct GradParams {
     output: Arc<dyn OutputFn>,
     batch_size: usize,
     block_rows: usize,
+    bucket: Option<bool>,
 }
 
 impl Default for GradParams {
@@ -127,6 +128,7 @@ impl Default for GradParams {
             output: Arc::new(CrossEntropy),
             batch_size: 512,
             block_rows: 32,
+            bucket: None,
         }
     }
 }
@@ -165,6 +167,17 @@ impl GradParams {
         self
     }
 
+    /// Whether [`GradEngine::projected`] batches token sequences of similar
+    /// length together (sorting rows by length within windows of 8 batches,
+    /// results still delivered in request order), which saves the padding a
+    /// batch pays for its longest sequence (attention costs `T²`). Default:
+    /// on for models with a per-token `Embedding` layer (transformers), off
+    /// otherwise; per-example results do not depend on it beyond rounding.
+    pub fn bucket_by_length(mut self, on: bool) -> Self {
+        self.bucket = Some(on);
+        self
+    }
+
     /// Checks the settings and prepares `model` (the zoo's `Model` or any
     /// [`wellspring_models::Attributable`] in an [`AnyModel`]) on `device`:
     /// an autodiff copy whose parameters are not tracked; gradients come
@@ -186,11 +199,18 @@ impl GradParams {
             ));
         }
         let binding = self.selection.bind(&model)?;
+        let bucket = self.bucket.unwrap_or_else(|| {
+            model
+                .param_layers()
+                .iter()
+                .any(|d| d.kind == wellspring_models::ParamLayerKind::Embedding)
+        });
         let device = device.clone().autodiff();
         let model = model.valid().fork(&device);
         Ok(GradEngine {
             model,
             binding,
+            bucket,
             selection: self.selection,
             output: self.output,
             batch_size: self.batch_size,
@@ -209,6 +229,7 @@ impl GradParams {
 pub struct GradEngine {
     model: AnyModel,
     binding: Binding,
+    bucket: bool,
     selection: LayerSelection,
     output: Arc<dyn OutputFn>,
     batch_size: usize,
@@ -385,6 +406,9 @@ impl GradEngine {
         let idx = rows.into().resolve(data.len(), data.name())?;
         if let Some(kron) = proj.as_kronecker() {
             let br = self.block_rows.max(1);
+            if self.bucket && matches!(data.features(), wellspring_core::Features::Tokens { .. }) {
+                return self.projected_bucketed(data, &idx, kron, f);
+            }
             return self.for_each_batch(data, &idx, |start, batch, cap| {
                 let mut out = vec![0.0f32; batch.len() * k];
                 kron.project_captured(&cap.layers, &mut out)?;
@@ -413,6 +437,52 @@ impl GradEngine {
                 outputs: b.outputs,
             })
         })
+    }
+
+    /// [`GradEngine::projected`] with a Kronecker projector over token data:
+    /// within each window of 8 batches the rows are batched in order of
+    /// length (ties by position), projected, and handed on in request order.
+    fn projected_bucketed(
+        &self,
+        data: &Dataset,
+        idx: &[usize],
+        kron: &crate::project::KroneckerProjector,
+        mut f: impl FnMut(GradBlock<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.model.check_dataset(data)?;
+        let k = kron.output_dim();
+        let br = self.block_rows.max(1);
+        let window_rows = self.batch_size.saturating_mul(8).max(1);
+        let feats = data.features();
+        for (w, window) in idx.chunks(window_rows).enumerate() {
+            let mut order: Vec<usize> = (0..window.len()).collect();
+            order.sort_by_key(|&r| (feats.token_row(window[r]).len(), r));
+            let mut out = vec![0.0f32; window.len() * k];
+            let mut outputs = vec![0.0f32; window.len()];
+            let mut buf = Vec::new();
+            for chunk in order.chunks(self.batch_size) {
+                let rows: Vec<usize> = chunk.iter().map(|&r| window[r]).collect();
+                let cap = self.capture(data, &rows)?;
+                buf.resize(rows.len() * k, 0.0);
+                kron.project_captured(&cap.layers, &mut buf)?;
+                for (j, &r) in chunk.iter().enumerate() {
+                    out[r * k..(r + 1) * k].copy_from_slice(&buf[j * k..(j + 1) * k]);
+                    outputs[r] = cap.outputs[j];
+                }
+            }
+            let start = w * window_rows;
+            for b0 in (0..window.len()).step_by(br) {
+                let r = br.min(window.len() - b0);
+                f(GradBlock {
+                    start: start + b0,
+                    rows: &window[b0..b0 + r],
+                    dim: k,
+                    values: &out[b0 * k..(b0 + r) * k],
+                    outputs: &outputs[b0..b0 + r],
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// All projected gradients as one row-major `n × k` matrix.
