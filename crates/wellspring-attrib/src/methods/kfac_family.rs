@@ -57,6 +57,7 @@ pub struct KfacInfluenceParams {
     corrected: bool,
     damping: KfacDamping,
     seed: u64,
+    layers: Option<Vec<String>>,
 }
 
 impl KfacInfluenceParams {
@@ -66,7 +67,17 @@ impl KfacInfluenceParams {
             corrected,
             damping: KfacDamping::Relative(0.1),
             seed: 0,
+            layers: None,
         }
+    }
+
+    /// Factor only these layers (paths, or prefixes such as `trunk.blocks`;
+    /// default: every Linear and Conv2d layer). Influence is then taken over
+    /// their parameters only, as Grosse et al. 2023 restrict EK-FAC to a
+    /// language model's MLP layers.
+    pub fn layers<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.layers = Some(names.into_iter().map(Into::into).collect());
+        self
     }
 
     /// The damping.
@@ -123,7 +134,11 @@ impl Attributor for KfacInfluenceParams {
             // Regression, and next-token targets (per-token empirical Fisher factors).
             Targets::Regression { .. } | Targets::NextToken { .. } => KfacLabels::TrueLabel,
         };
-        let kfac = KfacParams::new()
+        let mut kp = KfacParams::new();
+        if let Some(names) = &self.layers {
+            kp = kp.selection(LayerSelection::layers(names.iter().cloned()));
+        }
+        let kfac = kp
             .labels(labels)
             .fit(model, train, 0..train.len(), device)
             .map_err(grad_err(name))?;
@@ -373,9 +388,12 @@ fn build_with(corrected: bool, r: &mut OptionReader<'_>) -> Result<Box<dyn DynAt
         (None, Some(rel)) => KfacDamping::Relative(rel),
         (None, None) => KfacDamping::Relative(0.1),
     };
-    let p = KfacInfluenceParams::new(corrected)
+    let mut p = KfacInfluenceParams::new(corrected)
         .damping(damping)
         .seed(r.seed());
+    if let Some(list) = r.get::<String>("layers")? {
+        p = p.layers(list.split(',').map(str::trim).filter(|s| !s.is_empty()));
+    }
     p.check()?;
     Ok(Box::new(p))
 }
@@ -390,6 +408,10 @@ fn build_ekfac(r: &mut OptionReader<'_>) -> Result<Box<dyn DynAttributor>> {
 
 const PARAMS: &[(&str, &str)] = &[
     ("damping", "absolute damping λ >= 0"),
+    (
+        "layers",
+        "comma-separated layer paths or prefixes to factor (default: every Linear/Conv2d layer)",
+    ),
     (
         "damping-rel",
         "damping as a share of the mean eigenvalue (default 0.1)",

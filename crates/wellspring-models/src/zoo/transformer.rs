@@ -372,6 +372,69 @@ impl TransformerLm {
     }
 }
 
+impl TransformerLm {
+    /// Greedy decoding: `prompt` followed by the `new_tokens` most likely
+    /// next tokens, one at a time (never id `skip`, e.g. `<unk>`, when
+    /// given), stopping at the model's context length. Returns the new
+    /// tokens only. Errors on an empty prompt or an id out of the vocabulary.
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        new_tokens: usize,
+        skip: Option<u32>,
+        device: &Device,
+    ) -> Result<Vec<u32>> {
+        let vocab = self.trunk.tokens.weight.dims()[0];
+        let max_len = self.trunk.positions.weight.dims()[0];
+        if prompt.is_empty() {
+            return Err(ModelError::Params {
+                reason: "generation needs a prompt of at least one token".into(),
+            });
+        }
+        if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= vocab) {
+            return Err(ModelError::Params {
+                reason: format!("prompt token {bad} is outside the vocabulary of {vocab}"),
+            });
+        }
+        let model = self.valid();
+        let mut seq: Vec<u32> = prompt.to_vec();
+        let mut out = Vec::with_capacity(new_tokens);
+        while out.len() < new_tokens && seq.len() < max_len {
+            let len = seq.len();
+            let ids = Tensor::<2, Int>::from_data(
+                TensorData::new(seq.iter().map(|&t| t as i64).collect::<Vec<_>>(), [1, len]),
+                device,
+            );
+            let mask = Tensor::<2>::ones([1, len], device);
+            let logits = match model
+                .forward_tracked(&Input::Tokens { ids, mask }, &mut Tracker::passive())?
+                .logits
+            {
+                crate::track::Logits::Seq(z) => z,
+                crate::track::Logits::Flat(z) => z.reshape([1, 1, vocab]),
+            };
+            let last: Vec<f32> = logits
+                .narrow(1, len - 1, 1)
+                .reshape([vocab])
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("logits convert to f32");
+            let next = last
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| Some(*k as u32) != skip)
+                .fold((0usize, f32::NEG_INFINITY), |best, (k, &v)| {
+                    if v > best.1 { (k, v) } else { best }
+                })
+                .0 as u32;
+            seq.push(next);
+            out.push(next);
+        }
+        Ok(out)
+    }
+}
+
 impl Attributable for TransformerLm {
     fn forward_tracked(&self, input: &Input, t: &mut Tracker<'_>) -> Result<ModelOutput> {
         let (ids, mask) = input.token_tensors("TransformerLm")?;

@@ -56,6 +56,7 @@ targets![
     sve_fig3,
     ggda_speed,
     lds_bench,
+    lds_transformer,
     ggda_table1,
     ggda_pruning,
     ggda_noisy,

@@ -48,3 +48,49 @@ fn lds_mnist_runs_quick() {
         }
     }
 }
+
+#[test]
+fn lds_transformer_runs_quick() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    quick("lds-transformer", dir.path());
+    let md = markdown("lds-transformer", dir.path());
+    let j = json("lds-transformer", dir.path());
+    let rows = j["tables"][0]["rows"].as_array().expect("LDS rows");
+    let mut lds = std::collections::BTreeMap::new();
+    for row in rows {
+        let c = row.as_array().expect("cells");
+        let mean: f64 = text(&c[1])
+            .split(" ± ")
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("LDS cell of {row}"));
+        assert!((-1.0..=1.0).contains(&mean), "{row}");
+        assert!(num(&c[2]).is_some_and(|s| s >= 0.0), "{row}");
+        lds.insert(text(&c[0]).to_string(), mean);
+    }
+    for m in [
+        "random",
+        "grad-dot",
+        "tracin",
+        "if-cg",
+        "ekfac",
+        "datainf",
+        "trak (M = 2)",
+    ] {
+        assert!(lds.contains_key(m), "{m} missing: {md}");
+    }
+    assert!(
+        lds["grad-dot"] > lds["random"] + 0.1,
+        "grad-dot {} vs random {}",
+        lds["grad-dot"],
+        lds["random"]
+    );
+    // fact tracing: every prompt, both methods, the top 2 each
+    let facts = j["tables"][1]["rows"].as_array().expect("fact rows");
+    assert_eq!(facts.len(), 4 * 2 * 2, "{md}");
+    for row in facts {
+        let c = row.as_array().expect("cells");
+        assert!(text(&c[0]).contains(" → "), "{row}");
+        assert!(!text(&c[4]).is_empty(), "{row}");
+    }
+}
