@@ -40,6 +40,18 @@ npy_elem!(u8, "|u1");
 
 /// Encodes an array as `.npy` bytes.
 pub fn encode<T: NpyElement>(shape: &[usize], data: &[T]) -> Vec<u8> {
+    let header = header::<T>(shape, false);
+    let mut out = Vec::with_capacity(header.len() + data.len() * T::SIZE);
+    out.extend_from_slice(&header);
+    for v in data {
+        v.write_le(&mut out);
+    }
+    out
+}
+
+/// The `.npy` preamble and header (padded to 64 bytes) of a `T` array of
+/// `shape`, in C order or, with `fortran`, column-major order.
+pub fn header<T: NpyElement>(shape: &[usize], fortran: bool) -> Vec<u8> {
     let shape_str = match shape.len() {
         1 => format!("({},)", shape[0]),
         _ => format!(
@@ -52,21 +64,19 @@ pub fn encode<T: NpyElement>(shape: &[usize], data: &[T]) -> Vec<u8> {
         ),
     };
     let mut header = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
+        "{{'descr': '{}', 'fortran_order': {}, 'shape': {}, }}",
         T::DESCR,
+        if fortran { "True" } else { "False" },
         shape_str
     );
     // magic(6) + version(2) + len(2) + header + '\n' must be a multiple of 64.
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
     header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + data.len() * T::SIZE);
+    let mut out = Vec::with_capacity(10 + header.len());
     out.extend_from_slice(b"\x93NUMPY\x01\x00");
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for v in data {
-        v.write_le(&mut out);
-    }
     out
 }
 
@@ -106,11 +116,12 @@ pub fn decode<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, V
     if !compatible {
         return Err(bad(format!("dtype {descr}, expected {expected}")));
     }
-    let fortran = dict_value(header, "fortran_order")
-        .ok_or_else(|| bad("header has no 'fortran_order'".into()))?;
-    if fortran.trim() != "False" {
-        return Err(bad("Fortran-ordered arrays are not supported".into()));
-    }
+    let fortran = match dict_value(header, "fortran_order").map(str::trim) {
+        Some("False") => false,
+        Some("True") => true,
+        Some(v) => return Err(bad(format!("bad fortran_order {v:?}"))),
+        None => return Err(bad("header has no 'fortran_order'".into())),
+    };
     let shape_s = dict_value(header, "shape").ok_or_else(|| bad("header has no 'shape'".into()))?;
     let shape: Vec<usize> = shape_s
         .trim()
@@ -124,17 +135,45 @@ pub fn decode<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, V
                 .map_err(|_| bad(format!("bad shape entry {s:?}")))
         })
         .collect::<Result<_>>()?;
-    let n: usize = shape.iter().product();
     let body = &bytes[hstart + hlen..];
-    if body.len() != n * T::SIZE {
+    let need = byte_len::<T>(&shape).ok_or_else(|| {
+        bad(format!(
+            "shape {shape:?} is too large ({} bytes per value overflow usize)",
+            T::SIZE
+        ))
+    })?;
+    if body.len() != need {
         return Err(bad(format!(
-            "shape {shape:?} needs {} bytes of data, file has {}",
-            n * T::SIZE,
+            "shape {shape:?} needs {need} bytes of data, file has {}",
             body.len()
         )));
     }
-    let data = body.chunks_exact(T::SIZE).map(T::read_le).collect();
-    Ok((shape, data))
+    let data: Vec<T> = body.chunks_exact(T::SIZE).map(T::read_le).collect();
+    match (fortran, shape.as_slice()) {
+        (false, _) | (true, [] | [_]) => Ok((shape, data)),
+        (true, &[rows, cols]) => {
+            // Column-major on disk (what a column-block stream writes): transpose.
+            let mut c = Vec::with_capacity(data.len());
+            for i in 0..rows {
+                c.extend((0..cols).map(|j| data[j * rows + i]));
+            }
+            Ok((shape, c))
+        }
+        (true, _) => Err(bad(format!(
+            "Fortran-ordered arrays of {} dimensions are not supported",
+            shape.len()
+        ))),
+    }
+}
+
+/// Number of values of `shape`, `None` on overflow.
+pub fn checked_len(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s))
+}
+
+/// Bytes of data of a `T` array of `shape`, `None` on overflow.
+fn byte_len<T: NpyElement>(shape: &[usize]) -> Option<usize> {
+    checked_len(shape)?.checked_mul(T::SIZE)
 }
 
 /// Value text of `key` in a Python dict literal header (good enough for npy headers).
@@ -158,6 +197,16 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 /// flushed and synced, then renamed over `path`. A crash leaves either the old
 /// file or the new one, never a truncated one.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    atomic_write_with(path, |f| f.write_all(bytes))
+}
+
+/// Like [`atomic_write`], with the content produced by `fill` into a buffered
+/// writer on the temporary file, so large arrays never need a byte copy in
+/// memory.
+pub fn atomic_write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -173,8 +222,9 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+        fill(&mut f)?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     };
@@ -191,15 +241,23 @@ pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
 
 /// Writes any supported array as `.npy`, atomically.
 pub fn write<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) -> Result<()> {
-    let n: usize = shape.iter().product();
-    if n != data.len() {
+    if checked_len(shape) != Some(data.len()) {
         return Err(CoreError::shape(
             format!("array written to {}", path.display()),
-            format!("{n} values for shape {shape:?}"),
+            format!("the number of values of shape {shape:?}"),
             data.len(),
         ));
     }
-    atomic_write(path, &encode(shape, data))
+    atomic_write_with(path, |w| {
+        w.write_all(&header::<T>(shape, false))?;
+        let mut buf = Vec::with_capacity(T::SIZE * 65536);
+        for chunk in data.chunks(65536) {
+            buf.clear();
+            chunk.iter().for_each(|v| v.write_le(&mut buf));
+            w.write_all(&buf)?;
+        }
+        Ok(())
+    })
 }
 
 /// Reads an `f32` `.npy` file: `(shape, data)`.
