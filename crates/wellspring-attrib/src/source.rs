@@ -1,7 +1,9 @@
 //! [`ModelSource`]: what an attributor is fitted on besides the training set.
 
 use wellspring_models::burn_types::Device;
-use wellspring_models::{Checkpoint, Model, TrainConfig};
+use wellspring_models::{Checkpoint, Model, ParamLayerDesc, TrainConfig};
+
+use crate::error::{AttribError, Result};
 
 /// The trained model, plus what some methods need: training checkpoints
 /// (TracInCP), an ensemble of independently trained models (TRAK's `M`
@@ -54,4 +56,63 @@ impl ModelSource {
         self.train_config = Some(cfg);
         self
     }
+}
+
+/// Checks that `other` (a training checkpoint or an ensemble member, named by
+/// `what`, e.g. `"tracin-cp checkpoint 2 (epoch 4)"`) has exactly the
+/// parameter layers of `model`: the same paths, kinds, weight shapes and
+/// biases. Gradients of another architecture cannot be compared with the
+/// model's, so a mismatch is an error naming the first differing layer.
+pub fn check_same_architecture(model: &Model, other: &Model, what: &str) -> Result<()> {
+    let (want, got) = (model.param_layers(), other.param_layers());
+    let describe = |l: Option<&ParamLayerDesc>| match l {
+        None => "no layer".to_string(),
+        Some(l) => format!(
+            "{} {:?} {:?}{}",
+            l.path,
+            l.kind,
+            l.weight_shape,
+            if l.has_bias { " + bias" } else { "" }
+        ),
+    };
+    for i in 0..want.len().max(got.len()) {
+        let (w, g) = (want.get(i), got.get(i));
+        let same = match (w, g) {
+            (Some(w), Some(g)) => {
+                w.path == g.path
+                    && w.kind == g.kind
+                    && w.weight_shape == g.weight_shape
+                    && w.has_bias == g.has_bias
+            }
+            _ => false,
+        };
+        if !same {
+            return Err(AttribError::unsupported(
+                what,
+                format!(
+                    "its architecture ({}) differs from the model's ({}): parameter layer {i} is {}, \
+                     the model's is {}",
+                    other.config.name(),
+                    model.config.name(),
+                    describe(g),
+                    describe(w)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a learning rate read from a summary or checkpoint list (named by
+/// `what`): it weighs gradient products, so it must be finite and positive
+/// (a negative one would flip the sign of every score).
+pub fn check_lr(what: &str, lr: f64) -> Result<()> {
+    if !lr.is_finite() || lr <= 0.0 {
+        return Err(AttribError::invalid_param(
+            what,
+            lr,
+            "a learning rate must be finite and > 0",
+        ));
+    }
+    Ok(())
 }

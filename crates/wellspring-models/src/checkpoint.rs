@@ -7,7 +7,8 @@
 //! `wellspring.format` = `"wellspring-model"`, `wellspring.format_version`,
 //! `wellspring.config` (the [`ModelConfig`] as JSON) and `wellspring.checksum`
 //! (FNV-1a 64 over names and bytes, which catches corrupted tensor data).
-//! Writes go to a temporary sibling that is renamed into place.
+//! Writes go to a temporary sibling that is renamed into place. No random
+//! parameter ids are stored, so the same weights always give the same bytes.
 
 use std::path::Path;
 
@@ -91,8 +92,17 @@ impl Model {
     /// written atomically; the path is used exactly as given).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
+        self.check_finite().map_err(|e| {
+            ModelError::file(path, format!("refusing to save a non-finite model: {e}"))
+        })?;
         let net = self.valid().net;
-        let tensors = net.collect(None, None, true);
+        let mut tensors = net.collect(None, None, true);
+        // burn draws parameter ids at random; stored, they would make two
+        // saves of the same weights differ. Loading keeps the target model's
+        // ids when none is stored, so the file is a pure function of the weights.
+        for t in &mut tensors {
+            t.param_id = None;
+        }
         let sum = checksum(&tensors).map_err(|e| ModelError::file(path, e))?;
         let config = serde_json::to_string(&self.config)
             .map_err(|e| ModelError::file(path, format!("cannot encode the config: {e}")))?;

@@ -170,6 +170,28 @@ impl Model {
         self.param_layers().iter().map(|d| d.len).sum()
     }
 
+    /// Errors unless every trainable parameter is finite, naming the first
+    /// non-finite value's layer and position (a diverged training run).
+    pub fn check_finite(&self) -> Result<()> {
+        let flat = self.params_flat();
+        let Some(p) = flat.iter().position(|v| !v.is_finite()) else {
+            return Ok(());
+        };
+        let layer = self
+            .param_layers()
+            .into_iter()
+            .find(|l| p >= l.offset && p < l.offset + l.len);
+        Err(ModelError::Params {
+            reason: format!(
+                "{} model has a non-finite parameter {} (layer {}, flat position {p}); \
+                 training diverged (lower the learning rate)",
+                self.config.name(),
+                flat[p],
+                layer.map_or_else(|| "?".to_string(), |l| l.path),
+            ),
+        })
+    }
+
     /// All trainable parameters as one vector, in the canonical order: the layers
     /// of [`Model::param_layers`], for each its weight then its bias, each in
     /// burn's row-major memory layout. Note burn's `Linear` weight is

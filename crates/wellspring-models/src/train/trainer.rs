@@ -347,6 +347,14 @@ pub fn train(
     let subset = subset.unwrap_or(&all);
     for _ in 0..cfg.epochs {
         let stats = trainer.epoch(data, subset)?;
+        // A finite last loss does not mean finite weights: the step after it
+        // can overflow them, and a NaN model must never reach the caller.
+        trainer
+            .model()
+            .check_finite()
+            .map_err(|e| ModelError::Training {
+                reason: format!("after epoch {} of {}: {e}", stats.epoch, data.name()),
+            })?;
         if let Some(p) = progress.as_mut() {
             p(&stats);
         }

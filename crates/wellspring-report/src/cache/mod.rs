@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use wellspring_core::ScoreMatrix;
 use wellspring_core::npy::atomic_write;
 
 use crate::env::{format_utc, workspace_root};
@@ -517,6 +518,35 @@ impl Cache {
             E::from(e)
         })?;
         Ok(path)
+    }
+}
+
+impl Cache {
+    /// The cached attribution scores for `key`, or the result of `compute`
+    /// (stored as a checksummed `.npy` first), so a killed run that resumes
+    /// recomputes no finished score matrix. Put everything that produced the
+    /// scores in `key`: method and parameters, model and data fingerprints.
+    pub fn get_or_compute_scores<E: From<ReportError>>(
+        &self,
+        key: &CacheKey,
+        compute: impl FnOnce() -> std::result::Result<ScoreMatrix, E>,
+    ) -> std::result::Result<ScoreMatrix, E> {
+        let mut fresh = None;
+        let path = self.get_or_create_file(key, "npy", |tmp| -> std::result::Result<(), E> {
+            let scores = compute()?;
+            scores.save_npy(tmp).map_err(ReportError::from)?;
+            fresh = Some(scores);
+            Ok(())
+        })?;
+        match fresh {
+            Some(scores) => Ok(scores),
+            None => ScoreMatrix::load_npy(&path).map_err(|e| {
+                // Checksummed but not a score matrix (another writer's
+                // entry): remove it so the next call recomputes.
+                self.reject(&path, format!("not a score matrix: {e}"));
+                E::from(ReportError::from(e))
+            }),
+        }
     }
 }
 

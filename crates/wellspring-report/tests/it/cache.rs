@@ -329,3 +329,31 @@ fn a_hit_whose_sidecar_holds_another_key_is_recomputed() {
     assert!(!cache.contains(&other, "bin").unwrap());
     assert!(cache.contains(&key(), "bin").unwrap());
 }
+
+#[test]
+fn score_matrices_are_cached_and_resumed() {
+    let (_d, cache, warnings) = cache();
+    let key = CacheKey::new("scores").field("method", "grad-dot");
+    let m =
+        wellspring_core::ScoreMatrix::from_vec(3, 2, vec![1.0, -2.0, 0.5, 4.0, 3.0, -1.0]).unwrap();
+    let mut calls = 0;
+    for _ in 0..2 {
+        let got = cache
+            .get_or_compute_scores(&key, || -> Result<_, ReportError> {
+                calls += 1;
+                Ok(m.clone())
+            })
+            .unwrap();
+        assert_eq!(got, m);
+    }
+    assert_eq!(calls, 1, "the second call is a cache hit");
+    // Another key (say, other data) is computed afresh.
+    let other = key.clone().field("data", "changed");
+    let got = cache
+        .get_or_compute_scores(&other, || -> Result<_, ReportError> {
+            Ok(wellspring_core::ScoreMatrix::zeros(3, 2))
+        })
+        .unwrap();
+    assert_eq!(got, wellspring_core::ScoreMatrix::zeros(3, 2));
+    assert!(warnings.lock().unwrap().is_empty());
+}

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use wellspring_core::{Dataset, Features, Split, Targets};
+use wellspring_core::{Dataset, Features, Split};
 use wellspring_data::{DatasetName, LoadOptions, load, sample};
 use wellspring_models::burn_types::Device;
 use wellspring_models::{Loss, Model, ModelConfig, Optimizer, Schedule, TrainConfig};
@@ -526,45 +526,5 @@ pub fn train_cached(
     Ok((Model::load(&path, &device)?, seconds))
 }
 
-/// A cheap, stable fingerprint of a dataset's contents (FNV-1a over the
-/// name, sizes, labels/targets and every 7th feature value), so cache keys
-/// change when the data does.
-pub fn data_fingerprint(d: &Dataset) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |x: u64| {
-        for b in x.to_le_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01B3);
-        }
-    };
-    for b in d.name().bytes() {
-        eat(b as u64);
-    }
-    eat(d.len() as u64);
-    match d.targets() {
-        Targets::Classes { labels, n_classes } => {
-            eat(*n_classes as u64);
-            labels.iter().for_each(|&l| eat(l as u64));
-        }
-        Targets::Regression { values, .. } => values.iter().for_each(|v| eat(v.to_bits() as u64)),
-    }
-    match d.features() {
-        Features::Dense { values, shape } => {
-            shape.iter().for_each(|&s| eat(s as u64));
-            values
-                .iter()
-                .step_by(7)
-                .for_each(|v| eat(v.to_bits() as u64));
-        }
-        Features::Tokens {
-            ids,
-            offsets,
-            vocab_size,
-        } => {
-            eat(*vocab_size as u64);
-            offsets.iter().for_each(|&o| eat(o as u64));
-            ids.iter().step_by(7).for_each(|&t| eat(t as u64));
-        }
-    }
-    format!("{h:016x}")
-}
+/// The project's one dataset fingerprint (SHA-256 over every byte of the data).
+pub use wellspring_core::dataset_fingerprint as data_fingerprint;
