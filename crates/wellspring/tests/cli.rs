@@ -471,6 +471,23 @@ fn trained_models_are_checked_and_inputs_validated() {
     ]);
     assert!(!ok_ && err.contains("training"), "{err}");
     assert!(!ckpt.exists() && !dir.path().join("m.ckpt.json").exists());
+    // Divergence that stays finite (Concrete at a high lr): saved, with a warning.
+    let conc = dir.path().join("concrete.ckpt");
+    let (ok_, err) = stderr_of(&[
+        "train",
+        "--model",
+        "mlp",
+        "--data",
+        "concrete",
+        "--lr",
+        "0.03",
+        "--out",
+        conc.to_str().unwrap(),
+    ]);
+    assert!(
+        ok_ && err.contains("warning: test R²") && err.contains("diverged"),
+        "{err}"
+    );
     ok(&[
         "train",
         "--model",

@@ -126,7 +126,8 @@ fn crafted_manifests_are_errors_not_panics() {
     let manifest = path.join("manifest.json");
     let good: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
-    let cases: [(&str, Box<dyn Fn(&mut serde_json::Value)>); 5] = [
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: [(&str, Edit); 5] = [
         (
             "overflow",
             Box::new(|m| {

@@ -45,7 +45,7 @@ macro_rules! leaves {
     };
 }
 
-impl<'a> ser::Serializer for &'a mut Walker {
+impl ser::Serializer for &mut Walker {
     type Ok = ();
     type Error = serde_json::Error;
     type SerializeSeq = Self;
