@@ -124,9 +124,16 @@ impl Model {
         if !path.is_file() {
             return Err(ModelError::file(path, "no such checkpoint file"));
         }
-        let reader = Reader::from_file_exact(path).map_err(|e| {
-            ModelError::file(path, format!("not a readable Burnpack checkpoint: {e}"))
-        })?;
+        // Read the whole file now: burn's file-backed reader keeps tensors as
+        // lazy windows into the path, so a checkpoint replaced or removed
+        // after loading (a cache entry rewritten, a finished resume state
+        // deleted) would change or break the loaded model.
+        let bytes = std::fs::read(path)
+            .map_err(|e| ModelError::file(path, format!("cannot read checkpoint: {e}")))?;
+        let reader = Reader::from_bytes(burn::store::burn_pack::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| {
+                ModelError::file(path, format!("not a readable Burnpack checkpoint: {e}"))
+            })?;
         let meta = reader.metadata();
         if meta.get(KEY_FORMAT).map(String::as_str) != Some(FORMAT) {
             return Err(ModelError::file(

@@ -47,7 +47,7 @@ pub use model::Model;
 pub use net::{Act, ForwardHook, Input, LayerInput, Mode, Net, NoHook, Output};
 pub use train::{
     Checkpoint, EpochStats, Loss, Optimizer, Schedule, TrainConfig, TrainOutput, TrainParams,
-    Trainer, train,
+    Trainer, train, train_resumable,
 };
 
 /// Re-exports of the burn types that appear in this crate's API.

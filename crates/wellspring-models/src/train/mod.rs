@@ -6,7 +6,7 @@ mod schedule;
 mod trainer;
 
 pub use schedule::Schedule;
-pub use trainer::{Checkpoint, EpochStats, TrainOutput, Trainer, train};
+pub use trainer::{Checkpoint, EpochStats, TrainOutput, Trainer, train, train_resumable};
 
 use serde::{Deserialize, Serialize};
 

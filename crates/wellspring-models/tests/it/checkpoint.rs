@@ -278,3 +278,19 @@ fn non_finite_models_are_refused_and_training_that_overflows_is_an_error() {
     );
     assert!(!path.exists());
 }
+
+#[test]
+fn a_loaded_model_does_not_depend_on_its_file_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.ckpt");
+    let a = Model::new(ModelConfig::mnist_mlp(), 1, &cpu()).unwrap();
+    a.save(&path).unwrap();
+    let loaded = Model::load(&path, &cpu()).unwrap();
+    // The file is replaced (a cache entry rewritten), then removed.
+    Model::new(ModelConfig::mnist_mlp(), 2, &cpu())
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(loaded.params_flat() == a.params_flat());
+}

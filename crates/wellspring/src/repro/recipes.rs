@@ -501,6 +501,7 @@ pub fn train_cached(
         .field("init_seed", &seed)
         .field("version", env!("CARGO_PKG_VERSION"));
     let mut seconds = None;
+    let digest = key.digest()?;
     let path = ctx
         .cache
         .get_or_create_file(&key, "bpk", |tmp| -> Result<(), ReproError> {
@@ -510,14 +511,20 @@ pub fn train_cached(
                 .progress
                 .bar(train_config.epochs as u64, format!("training {tag}"));
             let mut tick = |_: &wellspring_models::EpochStats| bar.inc(1);
-            let out = wellspring_models::train(
+            // Per-epoch state beside the cache entry: a killed run resumes
+            // at its last finished epoch (bit-identical to an unbroken run).
+            let state = ctx.cache.root().join("train-state").join(&digest);
+            let out = wellspring_models::train_resumable(
                 model,
                 train,
                 None,
                 train_config,
                 &device,
                 Some(&mut tick),
-            )?;
+                &state,
+                None,
+            )?
+            .expect("runs to the end without stop_after");
             bar.finish_and_clear();
             out.model.save(tmp)?;
             seconds = Some(clock.elapsed().as_secs_f64());
