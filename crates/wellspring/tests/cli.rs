@@ -488,6 +488,10 @@ fn trained_models_are_checked_and_inputs_validated() {
         ok_ && err.contains("warning: test R²") && err.contains("diverged"),
         "{err}"
     );
+    assert!(
+        !dir.path().join("concrete.ckpt.state").exists(),
+        "the per-epoch resume state is removed after a finished run"
+    );
     ok(&[
         "train",
         "--model",

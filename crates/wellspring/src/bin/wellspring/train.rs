@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use wellspring_models::{
-    EpochStats, Loss, Model, Optimizer, Schedule, TrainConfig, evaluate, train,
+    EpochStats, Loss, Model, Optimizer, Schedule, TrainConfig, evaluate, train_resumable,
 };
 use wellspring_report::progress;
 
@@ -99,7 +99,21 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
             s.epoch, s.train_loss, s.lr
         ));
     };
-    let out = train(model, &data.train, None, &cfg, &device, Some(&mut on_epoch))?;
+    // Per-epoch state next to the output: the same command after a kill
+    // resumes at the last finished epoch (bit-identical result).
+    let mut state = a.out.as_os_str().to_owned();
+    state.push(".state");
+    let out = train_resumable(
+        model,
+        &data.train,
+        None,
+        &cfg,
+        &device,
+        Some(&mut on_epoch),
+        std::path::Path::new(&state),
+        None,
+    )?
+    .expect("runs to the end without stop_after");
     bar.finish_and_clear();
     let eval = evaluate(&out.model, &data.test, &device)?;
     if !eval.mean_loss.is_finite() {
