@@ -80,8 +80,19 @@ pub fn header<T: NpyElement>(shape: &[usize], fortran: bool) -> Vec<u8> {
     out
 }
 
-/// Decodes `.npy` bytes; `path` is only used to name the file in errors.
-pub fn decode<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<T>)> {
+/// A parsed `.npy` header.
+struct Header {
+    shape: Vec<usize>,
+    fortran: bool,
+    /// Offset of the first data byte.
+    data_start: usize,
+    /// Bytes of data the shape needs.
+    data_len: usize,
+}
+
+/// Parses the header at the start of `bytes` (which may hold only the
+/// header) for element type `T`; `path` names the file in errors.
+fn parse_header<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<Header> {
     let bad = |reason: String| CoreError::Npy {
         path: path.to_path_buf(),
         reason,
@@ -135,35 +146,61 @@ pub fn decode<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, V
                 .map_err(|_| bad(format!("bad shape entry {s:?}")))
         })
         .collect::<Result<_>>()?;
-    let body = &bytes[hstart + hlen..];
-    let need = byte_len::<T>(&shape).ok_or_else(|| {
+    let data_len = byte_len::<T>(&shape).ok_or_else(|| {
         bad(format!(
             "shape {shape:?} is too large ({} bytes per value overflow usize)",
             T::SIZE
         ))
     })?;
-    if body.len() != need {
+    if fortran && shape.len() > 2 {
         return Err(bad(format!(
-            "shape {shape:?} needs {need} bytes of data, file has {}",
-            body.len()
+            "Fortran-ordered arrays of {} dimensions are not supported",
+            shape.len()
         )));
     }
-    let data: Vec<T> = body.chunks_exact(T::SIZE).map(T::read_le).collect();
-    match (fortran, shape.as_slice()) {
-        (false, _) | (true, [] | [_]) => Ok((shape, data)),
+    Ok(Header {
+        shape,
+        fortran,
+        data_start: hstart + hlen,
+        data_len,
+    })
+}
+
+/// The C-order values of a parsed array (a 2-D column-major one, what a
+/// column-block stream writes, is transposed).
+fn to_c_order<T: NpyElement>(h: &Header, data: Vec<T>) -> Vec<T> {
+    match (h.fortran, h.shape.as_slice()) {
         (true, &[rows, cols]) => {
-            // Column-major on disk (what a column-block stream writes): transpose.
             let mut c = Vec::with_capacity(data.len());
             for i in 0..rows {
                 c.extend((0..cols).map(|j| data[j * rows + i]));
             }
-            Ok((shape, c))
+            c
         }
-        (true, _) => Err(bad(format!(
-            "Fortran-ordered arrays of {} dimensions are not supported",
-            shape.len()
-        ))),
+        _ => data,
     }
+}
+
+fn size_error(path: &Path, h: &Header, got: u64) -> CoreError {
+    CoreError::Npy {
+        path: path.to_path_buf(),
+        reason: format!(
+            "shape {:?} needs {} bytes of data, file has {got}",
+            h.shape, h.data_len
+        ),
+    }
+}
+
+/// Decodes `.npy` bytes; `path` is only used to name the file in errors.
+pub fn decode<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<T>)> {
+    let h = parse_header::<T>(path, bytes)?;
+    let body = &bytes[h.data_start..];
+    if body.len() != h.data_len {
+        return Err(size_error(path, &h, body.len() as u64));
+    }
+    let data: Vec<T> = body.chunks_exact(T::SIZE).map(T::read_le).collect();
+    let data = to_c_order(&h, data);
+    Ok((h.shape, data))
 }
 
 /// Number of values of `shape`, `None` on overflow.
@@ -265,10 +302,52 @@ pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     read(path)
 }
 
-/// Reads a `.npy` file of element type `T`.
+/// Reads a `.npy` file of element type `T`, decoding the data as it is read
+/// (no second in-memory copy of the file's bytes).
 pub fn read<T: NpyElement>(path: &Path) -> Result<(Vec<usize>, Vec<T>)> {
-    let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
-    decode(path, &bytes)
+    use std::io::Read;
+    let io = |e| CoreError::io(path, e);
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let file_len = f.metadata().map_err(io)?.len();
+    // The header: its length field, then the rest of it.
+    let mut head = vec![0u8; 12.min(file_len as usize)];
+    f.read_exact(&mut head).map_err(io)?;
+    let hlen = match head.get(6) {
+        Some(1) if head.len() >= 10 => 10 + u16::from_le_bytes([head[8], head[9]]) as usize,
+        Some(2 | 3) if head.len() >= 12 => {
+            12 + u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize
+        }
+        _ => head.len(),
+    };
+    if hlen > head.len() {
+        let have = head.len();
+        head.resize(hlen.min(file_len as usize), 0);
+        f.read_exact(&mut head[have..]).map_err(io)?;
+    }
+    let h = parse_header::<T>(path, &head)?;
+    let body_len = file_len.saturating_sub(h.data_start as u64);
+    if body_len != h.data_len as u64 {
+        return Err(size_error(path, &h, body_len));
+    }
+    // `head` may hold the first data bytes (a version-1 header is 10 long).
+    let mut data = Vec::with_capacity(h.data_len / T::SIZE);
+    let mut pending: Vec<u8> = head[h.data_start.min(head.len())..].to_vec();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let whole = pending.len() - pending.len() % T::SIZE;
+        data.extend(pending[..whole].chunks_exact(T::SIZE).map(T::read_le));
+        pending.drain(..whole);
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        pending.extend_from_slice(&buf[..n]);
+    }
+    if data.len() * T::SIZE != h.data_len {
+        return Err(size_error(path, &h, (data.len() * T::SIZE) as u64));
+    }
+    let data = to_c_order(&h, data);
+    Ok((h.shape, data))
 }
 
 #[cfg(test)]
@@ -285,6 +364,30 @@ mod tests {
         assert_eq!(d[5], 6.0);
         let b1 = encode(&[4], &[1i64, 2, 3, 4]);
         assert_eq!(decode::<i64>(Path::new("x"), &b1).unwrap().0, vec![4]);
+    }
+
+    #[test]
+    fn streamed_reads_match_decode_and_name_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.npy");
+        let v: Vec<f32> = (0..300_000).map(|i| i as f32 * 0.5).collect();
+        write(&p, &[1000, 300], &v).unwrap();
+        let (shape, back) = read::<f32>(&p).unwrap();
+        assert_eq!(shape, vec![1000, 300]);
+        assert!(back == v);
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes.truncate(bytes.len() - 3);
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read::<f32>(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("a.npy") && e.contains("needs 1200000 bytes"),
+            "{e}"
+        );
+        for junk in [&b""[..], b"\x93NUMPY", b"\x93NUMPY\x01\x00\xff\xff{"] {
+            std::fs::write(&p, junk).unwrap();
+            let e = read::<f32>(&p).unwrap_err().to_string();
+            assert!(e.contains("a.npy"), "{e}");
+        }
     }
 
     #[test]
