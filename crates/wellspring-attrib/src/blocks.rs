@@ -59,7 +59,7 @@ pub fn by_test_blocks(
     n_test: usize,
     mut block: impl FnMut(usize, usize) -> Result<Vec<f32>>,
 ) -> Result<ScoreMatrix> {
-    let mut out = ScoreMatrix::zeros(n_train, n_test);
+    let mut out = ScoreMatrix::try_zeros(n_train, n_test)?;
     let step = block_cols(n_train);
     let mut col0 = 0;
     while col0 < n_test {
@@ -84,7 +84,7 @@ pub fn groups_by_test_blocks(
 ) -> Result<ScoreMatrix> {
     check_grouping(grouping, n_train)?;
     let n_groups = grouping.n_groups();
-    let mut out = ScoreMatrix::zeros(n_groups, n_test);
+    let mut out = ScoreMatrix::try_zeros(n_groups, n_test)?;
     let step = block_cols(n_train);
     let mut col0 = 0;
     while col0 < n_test {

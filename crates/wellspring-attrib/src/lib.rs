@@ -75,8 +75,9 @@ pub use grouping::{BuiltGrouping, GrouperKind, GroupingSpec};
 pub use methods::{MethodInfo, MethodOptions, by_name};
 pub use projection::ProjectionSpec;
 pub use signature::{DataSignature, point_hash};
-pub use source::ModelSource;
+pub use source::{ModelSource, check_lr, check_same_architecture};
 pub use traits::{
-    Attributor, DynAttributor, FittedAttributor, attribute_in_chunks, check_grouping,
+    Attributor, DynAttributor, FittedAttributor, attribute_in_chunks, attribute_streaming,
+    check_grouping, score_rows,
 };
 pub use wellspring_core::{Grouping, ScoreMatrix};

@@ -13,7 +13,7 @@ use crate::error::{AttribError, Result};
 pub struct TrainingCheckpoint {
     /// The model at this point of training.
     pub model: AnyModel,
-    /// Learning rate of the steps before it (finite, >= 0).
+    /// Learning rate of the steps before it (finite, > 0).
     pub lr: f64,
     /// Epochs completed when it was taken (for messages and reports).
     pub epoch: usize,
@@ -116,7 +116,7 @@ impl ModelSource {
     }
 
     /// Checks the checkpoints for `method`: at least one, every learning
-    /// rate finite and non-negative (a negative rate would flip every score),
+    /// rate finite and positive (a negative one would flip every score),
     /// every model of the attributed model's architecture.
     pub fn check_checkpoints(&self, method: &str) -> Result<()> {
         if self.checkpoints.is_empty() {
@@ -128,27 +128,33 @@ impl ModelSource {
             ));
         }
         for (k, c) in self.checkpoints.iter().enumerate() {
-            if !c.lr.is_finite() || c.lr < 0.0 {
-                return Err(AttribError::invalid_param(
-                    format!("{method} checkpoint {k} (epoch {}) learning rate", c.epoch),
-                    c.lr,
-                    "must be finite and >= 0 (a negative rate would flip every score)",
-                ));
-            }
-            self.model.check_same_architecture(
-                &c.model,
-                &format!("{method} checkpoint {k} (epoch {})", c.epoch),
-            )?;
+            let what = format!("{method} checkpoint {k} (epoch {})", c.epoch);
+            check_lr(&format!("{what} learning rate"), c.lr)?;
+            check_same_architecture(&self.model, &c.model, &what)?;
         }
         Ok(())
     }
+}
 
-    /// Checks that every ensemble model has the attributed model's architecture.
-    pub fn check_ensemble(&self, method: &str) -> Result<()> {
-        for (k, m) in self.ensemble.iter().enumerate() {
-            self.model
-                .check_same_architecture(m, &format!("{method} ensemble model {k}"))?;
-        }
-        Ok(())
+/// Checks that `other` (a training checkpoint or an ensemble member, named by
+/// `what`, e.g. `"tracin-cp checkpoint 2 (epoch 4)"`) has exactly the
+/// tracked parameter layers of `model`: the same paths, kinds and shapes.
+/// Gradients of another architecture cannot be compared with the model's,
+/// so a mismatch is an error naming the first differing layer.
+pub fn check_same_architecture(model: &AnyModel, other: &AnyModel, what: &str) -> Result<()> {
+    Ok(model.check_same_architecture(other, what)?)
+}
+
+/// Checks a learning rate read from a summary or checkpoint list (named by
+/// `what`): it weighs gradient products, so it must be finite and positive
+/// (a negative one would flip the sign of every score).
+pub fn check_lr(what: &str, lr: f64) -> Result<()> {
+    if !lr.is_finite() || lr <= 0.0 {
+        return Err(AttribError::invalid_param(
+            what,
+            lr,
+            "a learning rate must be finite and > 0",
+        ));
     }
+    Ok(())
 }

@@ -92,22 +92,58 @@ pub fn attribute_in_chunks(
     grouping: Option<&Grouping>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<ScoreMatrix> {
+    let rows = score_rows(fitted, grouping)?;
+    let mut out = ScoreMatrix::try_zeros(rows, test.len())?;
+    attribute_streaming(
+        fitted,
+        test,
+        chunk,
+        grouping,
+        &mut |col0, block| {
+            let cols = block.len() / rows.max(1);
+            Ok(out.write_test_block(col0, cols, block)?)
+        },
+        progress,
+    )?;
+    Ok(out)
+}
+
+/// Rows of the score matrix of `fitted`: its training points, or the groups.
+pub fn score_rows(fitted: &dyn FittedAttributor, grouping: Option<&Grouping>) -> Result<usize> {
+    Ok(match grouping {
+        Some(g) => {
+            check_grouping(g, fitted.n_train())?;
+            g.n_groups()
+        }
+        None => fitted.n_train(),
+    })
+}
+
+/// Like [`attribute_in_chunks`], but hands each chunk to `sink` as soon as it
+/// is scored, test-major (`cols × rows`: all scores of one test point
+/// together, the layout [`wellspring_core::ScoreNpyWriter`] and
+/// [`wellspring_core::StreamingTopK`] take) with its first test index, and
+/// never holds more than one chunk: peak memory does not grow with the test
+/// set. Every block is checked to be finite (the error names the method, the
+/// training row and the test point). Returns the number of rows.
+pub fn attribute_streaming(
+    fitted: &dyn FittedAttributor,
+    test: &Dataset,
+    chunk: usize,
+    grouping: Option<&Grouping>,
+    sink: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<usize> {
     if chunk == 0 {
         return Err(AttribError::invalid_param("chunk", 0, "must be at least 1"));
     }
     if test.is_empty() {
         return Err(AttribError::mismatch(test.name(), "the test set is empty"));
     }
-    let rows = match grouping {
-        Some(g) => {
-            check_grouping(g, fitted.n_train())?;
-            g.n_groups()
-        }
-        None => fitted.n_train(),
-    };
+    let rows = score_rows(fitted, grouping)?;
     let n_test = test.len();
-    let mut out = ScoreMatrix::zeros(rows, n_test);
     let mut col0 = 0;
+    let mut block = Vec::new();
     while col0 < n_test {
         let cols = chunk.min(n_test - col0);
         let idx: Vec<usize> = (col0..col0 + cols).collect();
@@ -126,11 +162,30 @@ pub fn attribute_in_chunks(
                 ),
             });
         }
-        for r in 0..rows {
-            out.row_mut(r)[col0..col0 + cols].copy_from_slice(s.row(r));
+        block.clear();
+        block.resize(rows * cols, 0.0);
+        for (r, row) in s.as_slice().chunks(cols).enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                block[c * rows + r] = *v;
+            }
         }
+        drop(s);
+        if let Some(p) = block.iter().position(|v| !v.is_finite()) {
+            return Err(wellspring_core::CoreError::NonFinite {
+                what: format!(
+                    "{} scores (row {}, test point {})",
+                    fitted.name(),
+                    p % rows.max(1),
+                    col0 + p / rows.max(1)
+                ),
+                position: p,
+                value: block[p] as f64,
+            }
+            .into());
+        }
+        sink(col0, &block)?;
         col0 += cols;
         progress(col0);
     }
-    Ok(out)
+    Ok(rows)
 }

@@ -40,6 +40,18 @@ npy_elem!(u8, "|u1");
 
 /// Encodes an array as `.npy` bytes.
 pub fn encode<T: NpyElement>(shape: &[usize], data: &[T]) -> Vec<u8> {
+    let header = header::<T>(shape, false);
+    let mut out = Vec::with_capacity(header.len() + data.len() * T::SIZE);
+    out.extend_from_slice(&header);
+    for v in data {
+        v.write_le(&mut out);
+    }
+    out
+}
+
+/// The `.npy` preamble and header (padded to 64 bytes) of a `T` array of
+/// `shape`, in C order or, with `fortran`, column-major order.
+pub fn header<T: NpyElement>(shape: &[usize], fortran: bool) -> Vec<u8> {
     let shape_str = match shape.len() {
         1 => format!("({},)", shape[0]),
         _ => format!(
@@ -52,26 +64,35 @@ pub fn encode<T: NpyElement>(shape: &[usize], data: &[T]) -> Vec<u8> {
         ),
     };
     let mut header = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
+        "{{'descr': '{}', 'fortran_order': {}, 'shape': {}, }}",
         T::DESCR,
+        if fortran { "True" } else { "False" },
         shape_str
     );
     // magic(6) + version(2) + len(2) + header + '\n' must be a multiple of 64.
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
     header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + data.len() * T::SIZE);
+    let mut out = Vec::with_capacity(10 + header.len());
     out.extend_from_slice(b"\x93NUMPY\x01\x00");
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for v in data {
-        v.write_le(&mut out);
-    }
     out
 }
 
-/// Decodes `.npy` bytes; `path` is only used to name the file in errors.
-pub fn decode<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<T>)> {
+/// A parsed `.npy` header.
+struct Header {
+    shape: Vec<usize>,
+    fortran: bool,
+    /// Offset of the first data byte.
+    data_start: usize,
+    /// Bytes of data the shape needs.
+    data_len: usize,
+}
+
+/// Parses the header at the start of `bytes` (which may hold only the
+/// header) for element type `T`; `path` names the file in errors.
+fn parse_header<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<Header> {
     let bad = |reason: String| CoreError::Npy {
         path: path.to_path_buf(),
         reason,
@@ -106,11 +127,12 @@ pub fn decode<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, V
     if !compatible {
         return Err(bad(format!("dtype {descr}, expected {expected}")));
     }
-    let fortran = dict_value(header, "fortran_order")
-        .ok_or_else(|| bad("header has no 'fortran_order'".into()))?;
-    if fortran.trim() != "False" {
-        return Err(bad("Fortran-ordered arrays are not supported".into()));
-    }
+    let fortran = match dict_value(header, "fortran_order").map(str::trim) {
+        Some("False") => false,
+        Some("True") => true,
+        Some(v) => return Err(bad(format!("bad fortran_order {v:?}"))),
+        None => return Err(bad("header has no 'fortran_order'".into())),
+    };
     let shape_s = dict_value(header, "shape").ok_or_else(|| bad("header has no 'shape'".into()))?;
     let shape: Vec<usize> = shape_s
         .trim()
@@ -124,17 +146,71 @@ pub fn decode<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, V
                 .map_err(|_| bad(format!("bad shape entry {s:?}")))
         })
         .collect::<Result<_>>()?;
-    let n: usize = shape.iter().product();
-    let body = &bytes[hstart + hlen..];
-    if body.len() != n * T::SIZE {
+    let data_len = byte_len::<T>(&shape).ok_or_else(|| {
+        bad(format!(
+            "shape {shape:?} is too large ({} bytes per value overflow usize)",
+            T::SIZE
+        ))
+    })?;
+    if fortran && shape.len() > 2 {
         return Err(bad(format!(
-            "shape {shape:?} needs {} bytes of data, file has {}",
-            n * T::SIZE,
-            body.len()
+            "Fortran-ordered arrays of {} dimensions are not supported",
+            shape.len()
         )));
     }
-    let data = body.chunks_exact(T::SIZE).map(T::read_le).collect();
-    Ok((shape, data))
+    Ok(Header {
+        shape,
+        fortran,
+        data_start: hstart + hlen,
+        data_len,
+    })
+}
+
+/// The C-order values of a parsed array (a 2-D column-major one, what a
+/// column-block stream writes, is transposed).
+fn to_c_order<T: NpyElement>(h: &Header, data: Vec<T>) -> Vec<T> {
+    match (h.fortran, h.shape.as_slice()) {
+        (true, &[rows, cols]) => {
+            let mut c = Vec::with_capacity(data.len());
+            for i in 0..rows {
+                c.extend((0..cols).map(|j| data[j * rows + i]));
+            }
+            c
+        }
+        _ => data,
+    }
+}
+
+fn size_error(path: &Path, h: &Header, got: u64) -> CoreError {
+    CoreError::Npy {
+        path: path.to_path_buf(),
+        reason: format!(
+            "shape {:?} needs {} bytes of data, file has {got}",
+            h.shape, h.data_len
+        ),
+    }
+}
+
+/// Decodes `.npy` bytes; `path` is only used to name the file in errors.
+pub fn decode<T: NpyElement>(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<T>)> {
+    let h = parse_header::<T>(path, bytes)?;
+    let body = &bytes[h.data_start..];
+    if body.len() != h.data_len {
+        return Err(size_error(path, &h, body.len() as u64));
+    }
+    let data: Vec<T> = body.chunks_exact(T::SIZE).map(T::read_le).collect();
+    let data = to_c_order(&h, data);
+    Ok((h.shape, data))
+}
+
+/// Number of values of `shape`, `None` on overflow.
+pub fn checked_len(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s))
+}
+
+/// Bytes of data of a `T` array of `shape`, `None` on overflow.
+fn byte_len<T: NpyElement>(shape: &[usize]) -> Option<usize> {
+    checked_len(shape)?.checked_mul(T::SIZE)
 }
 
 /// Value text of `key` in a Python dict literal header (good enough for npy headers).
@@ -158,6 +234,16 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 /// flushed and synced, then renamed over `path`. A crash leaves either the old
 /// file or the new one, never a truncated one.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    atomic_write_with(path, |f| f.write_all(bytes))
+}
+
+/// Like [`atomic_write`], with the content produced by `fill` into a buffered
+/// writer on the temporary file, so large arrays never need a byte copy in
+/// memory.
+pub fn atomic_write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -173,8 +259,9 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+        fill(&mut f)?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     };
@@ -191,15 +278,23 @@ pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
 
 /// Writes any supported array as `.npy`, atomically.
 pub fn write<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) -> Result<()> {
-    let n: usize = shape.iter().product();
-    if n != data.len() {
+    if checked_len(shape) != Some(data.len()) {
         return Err(CoreError::shape(
             format!("array written to {}", path.display()),
-            format!("{n} values for shape {shape:?}"),
+            format!("the number of values of shape {shape:?}"),
             data.len(),
         ));
     }
-    atomic_write(path, &encode(shape, data))
+    atomic_write_with(path, |w| {
+        w.write_all(&header::<T>(shape, false))?;
+        let mut buf = Vec::with_capacity(T::SIZE * 65536);
+        for chunk in data.chunks(65536) {
+            buf.clear();
+            chunk.iter().for_each(|v| v.write_le(&mut buf));
+            w.write_all(&buf)?;
+        }
+        Ok(())
+    })
 }
 
 /// Reads an `f32` `.npy` file: `(shape, data)`.
@@ -207,10 +302,52 @@ pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     read(path)
 }
 
-/// Reads a `.npy` file of element type `T`.
+/// Reads a `.npy` file of element type `T`, decoding the data as it is read
+/// (no second in-memory copy of the file's bytes).
 pub fn read<T: NpyElement>(path: &Path) -> Result<(Vec<usize>, Vec<T>)> {
-    let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
-    decode(path, &bytes)
+    use std::io::Read;
+    let io = |e| CoreError::io(path, e);
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let file_len = f.metadata().map_err(io)?.len();
+    // The header: its length field, then the rest of it.
+    let mut head = vec![0u8; 12.min(file_len as usize)];
+    f.read_exact(&mut head).map_err(io)?;
+    let hlen = match head.get(6) {
+        Some(1) if head.len() >= 10 => 10 + u16::from_le_bytes([head[8], head[9]]) as usize,
+        Some(2 | 3) if head.len() >= 12 => {
+            12 + u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize
+        }
+        _ => head.len(),
+    };
+    if hlen > head.len() {
+        let have = head.len();
+        head.resize(hlen.min(file_len as usize), 0);
+        f.read_exact(&mut head[have..]).map_err(io)?;
+    }
+    let h = parse_header::<T>(path, &head)?;
+    let body_len = file_len.saturating_sub(h.data_start as u64);
+    if body_len != h.data_len as u64 {
+        return Err(size_error(path, &h, body_len));
+    }
+    // `head` may hold the first data bytes (a version-1 header is 10 long).
+    let mut data = Vec::with_capacity(h.data_len / T::SIZE);
+    let mut pending: Vec<u8> = head[h.data_start.min(head.len())..].to_vec();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let whole = pending.len() - pending.len() % T::SIZE;
+        data.extend(pending[..whole].chunks_exact(T::SIZE).map(T::read_le));
+        pending.drain(..whole);
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        pending.extend_from_slice(&buf[..n]);
+    }
+    if data.len() * T::SIZE != h.data_len {
+        return Err(size_error(path, &h, (data.len() * T::SIZE) as u64));
+    }
+    let data = to_c_order(&h, data);
+    Ok((h.shape, data))
 }
 
 #[cfg(test)]
@@ -227,6 +364,30 @@ mod tests {
         assert_eq!(d[5], 6.0);
         let b1 = encode(&[4], &[1i64, 2, 3, 4]);
         assert_eq!(decode::<i64>(Path::new("x"), &b1).unwrap().0, vec![4]);
+    }
+
+    #[test]
+    fn streamed_reads_match_decode_and_name_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.npy");
+        let v: Vec<f32> = (0..300_000).map(|i| i as f32 * 0.5).collect();
+        write(&p, &[1000, 300], &v).unwrap();
+        let (shape, back) = read::<f32>(&p).unwrap();
+        assert_eq!(shape, vec![1000, 300]);
+        assert!(back == v);
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes.truncate(bytes.len() - 3);
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read::<f32>(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("a.npy") && e.contains("needs 1200000 bytes"),
+            "{e}"
+        );
+        for junk in [&b""[..], b"\x93NUMPY", b"\x93NUMPY\x01\x00\xff\xff{"] {
+            std::fs::write(&p, junk).unwrap();
+            let e = read::<f32>(&p).unwrap_err().to_string();
+            assert!(e.contains("a.npy"), "{e}");
+        }
     }
 
     #[test]

@@ -26,7 +26,18 @@ pub struct ScoreMatrix {
 }
 
 impl ScoreMatrix {
-    /// A matrix of zeros.
+    /// A matrix of zeros, or an error naming the shape if its size overflows.
+    pub fn try_zeros(n_train: usize, n_test: usize) -> Result<Self> {
+        let n = checked_size(n_train, n_test)?;
+        Ok(Self {
+            n_train,
+            n_test,
+            data: vec![0.0; n],
+        })
+    }
+
+    /// A matrix of zeros. Panics if `n_train * n_test` overflows (use
+    /// [`ScoreMatrix::try_zeros`] for sizes that come from user input).
     pub fn zeros(n_train: usize, n_test: usize) -> Self {
         Self {
             n_train,
@@ -37,10 +48,11 @@ impl ScoreMatrix {
 
     /// Wraps row-major data of length `n_train * n_test`.
     pub fn from_vec(n_train: usize, n_test: usize, data: Vec<f32>) -> Result<Self> {
-        if data.len() != n_train * n_test {
+        let n = checked_size(n_train, n_test)?;
+        if data.len() != n {
             return Err(CoreError::shape(
                 "score matrix data",
-                format!("length {} ({n_train} x {n_test})", n_train * n_test),
+                format!("length {n} ({n_train} x {n_test})"),
                 format!("length {}", data.len()),
             ));
         }
@@ -55,10 +67,11 @@ impl ScoreMatrix {
     /// test point `j`), which is what a method that works one test point at a
     /// time naturally produces.
     pub fn from_test_major(n_train: usize, n_test: usize, data: &[f32]) -> Result<Self> {
-        if data.len() != n_train * n_test {
+        let n = checked_size(n_train, n_test)?;
+        if data.len() != n {
             return Err(CoreError::shape(
                 "test-major score data",
-                format!("length {}", n_train * n_test),
+                format!("length {n}"),
                 format!("length {}", data.len()),
             ));
         }
@@ -194,7 +207,11 @@ impl ScoreMatrix {
         n_cols: usize,
         test_major: &[f32],
     ) -> Result<()> {
-        if col0 + n_cols > self.n_test || test_major.len() != n_cols * self.n_train {
+        let fits = col0
+            .checked_add(n_cols)
+            .is_some_and(|end| end <= self.n_test)
+            && n_cols.checked_mul(self.n_train) == Some(test_major.len());
+        if !fits {
             return Err(CoreError::shape(
                 "test block",
                 format!(
@@ -217,7 +234,10 @@ impl ScoreMatrix {
     pub fn write_train_block(&mut self, row0: usize, rows: &[f32]) -> Result<()> {
         if self.n_test == 0
             || !rows.len().is_multiple_of(self.n_test)
-            || row0 * self.n_test + rows.len() > self.data.len()
+            || row0
+                .checked_mul(self.n_test)
+                .and_then(|s| s.checked_add(rows.len()))
+                .is_none_or(|end| end > self.data.len())
         {
             return Err(CoreError::shape(
                 "train block",
@@ -278,6 +298,17 @@ impl ScoreMatrix {
     }
 }
 
+/// `n_train * n_test`, or an error naming the shape when it overflows.
+fn checked_size(n_train: usize, n_test: usize) -> Result<usize> {
+    n_train.checked_mul(n_test).ok_or_else(|| {
+        CoreError::invalid_param(
+            "score matrix shape",
+            format!("{n_train} x {n_test}"),
+            "the number of scores overflows usize",
+        )
+    })
+}
+
 /// Indices of the `k` largest values, largest first, ties to the lower index.
 /// NaN sorts last.
 pub fn top_k_of(values: &[f32], k: usize) -> Vec<usize> {
@@ -330,6 +361,39 @@ mod tests {
     fn wrong_length_is_an_error() {
         let e = ScoreMatrix::from_vec(3, 2, vec![0.0; 5]).unwrap_err();
         assert!(e.to_string().contains("length 6"), "{e}");
+    }
+
+    #[test]
+    fn huge_shapes_are_errors_not_panics() {
+        let e = ScoreMatrix::from_vec(usize::MAX, 2, vec![0.0; 4]).unwrap_err();
+        assert!(e.to_string().contains("overflows"), "{e}");
+        assert!(ScoreMatrix::from_test_major(2, usize::MAX, &[]).is_err());
+        assert!(ScoreMatrix::try_zeros(usize::MAX, usize::MAX).is_err());
+        let mut m = ScoreMatrix::zeros(2, 2);
+        assert!(m.write_test_block(usize::MAX, 2, &[0.0; 4]).is_err());
+        assert!(m.write_train_block(usize::MAX, &[0.0; 2]).is_err());
+        // A crafted .npy header with a shape whose size overflows.
+        let dir = tempfile::tempdir().unwrap();
+        for shape in [
+            "(18446744073709551615, 2)",
+            "(4611686018427387904, 1)",
+            "(4294967296, 4294967296)",
+        ] {
+            let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+            h.push_str(&" ".repeat((64 - (11 + h.len()) % 64) % 64));
+            h.push('\n');
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+            b.extend_from_slice(h.as_bytes());
+            b.extend_from_slice(&[0u8; 16]);
+            let p = dir.path().join("huge.npy");
+            std::fs::write(&p, &b).unwrap();
+            let e = ScoreMatrix::load_npy(&p).unwrap_err().to_string();
+            assert!(
+                e.contains("huge.npy") && e.contains(shape.trim_matches(['(', ')'])),
+                "{e}"
+            );
+        }
     }
 
     #[test]

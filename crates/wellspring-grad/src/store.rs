@@ -251,7 +251,55 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
     if m.shard_rows == 0 {
         return Err(GradError::store(path, "shard_rows is 0"));
     }
+    check_blocks(path, &m)?;
     Ok(m)
+}
+
+/// Checks the manifest's sizes against each other with checked arithmetic:
+/// `n × dim` values fit in memory's address space, and every listed shard
+/// has an index below the shard count, appears once, and holds exactly the
+/// rows its index implies (`shard_rows`, the last one the remainder).
+fn check_blocks(path: &Path, m: &Manifest) -> Result<()> {
+    if m.n
+        .checked_mul(m.dim)
+        .and_then(|v| v.checked_mul(4))
+        .is_none()
+    {
+        return Err(GradError::store(
+            path,
+            format!(
+                "n = {} rows of dim {} overflow the address space",
+                m.n, m.dim
+            ),
+        ));
+    }
+    let total = m.n_shards();
+    let mut seen = std::collections::BTreeSet::new();
+    for sh in &m.shards {
+        if sh.index >= total {
+            return Err(GradError::store(
+                path,
+                format!(
+                    "shard {} is listed, but {} rows in shards of {} make {total} shards",
+                    sh.index, m.n, m.shard_rows
+                ),
+            ));
+        }
+        let want = m.shard_rows.min(m.n - sh.index * m.shard_rows);
+        if sh.rows != want {
+            return Err(GradError::store(
+                path,
+                format!("shard {} lists {} rows, expected {want}", sh.index, sh.rows),
+            ));
+        }
+        if !seen.insert(sh.index) {
+            return Err(GradError::store(
+                path,
+                format!("shard {} is listed twice", sh.index),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn write_manifest(path: &Path, m: &Manifest) -> Result<()> {

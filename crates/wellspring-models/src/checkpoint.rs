@@ -7,7 +7,8 @@
 //! `wellspring.format` = `"wellspring-model"`, `wellspring.format_version`,
 //! `wellspring.config` (the [`ModelConfig`] as JSON) and `wellspring.checksum`
 //! (FNV-1a 64 over names and bytes, which catches corrupted tensor data).
-//! Writes go to a temporary sibling that is renamed into place.
+//! Writes go to a temporary sibling that is renamed into place. No random
+//! parameter ids are stored, so the same weights always give the same bytes.
 
 use std::path::Path;
 
@@ -91,8 +92,17 @@ impl Model {
     /// written atomically; the path is used exactly as given).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
+        self.check_finite().map_err(|e| {
+            ModelError::file(path, format!("refusing to save a non-finite model: {e}"))
+        })?;
         let net = self.valid().net;
-        let tensors = net.collect(None, None, true);
+        let mut tensors = net.collect(None, None, true);
+        // burn draws parameter ids at random; stored, they would make two
+        // saves of the same weights differ. Loading keeps the target model's
+        // ids when none is stored, so the file is a pure function of the weights.
+        for t in &mut tensors {
+            t.param_id = None;
+        }
         let sum = checksum(&tensors).map_err(|e| ModelError::file(path, e))?;
         let config = serde_json::to_string(&self.config)
             .map_err(|e| ModelError::file(path, format!("cannot encode the config: {e}")))?;
@@ -114,9 +124,16 @@ impl Model {
         if !path.is_file() {
             return Err(ModelError::file(path, "no such checkpoint file"));
         }
-        let reader = Reader::from_file_exact(path).map_err(|e| {
-            ModelError::file(path, format!("not a readable Burnpack checkpoint: {e}"))
-        })?;
+        // Read the whole file now: burn's file-backed reader keeps tensors as
+        // lazy windows into the path, so a checkpoint replaced or removed
+        // after loading (a cache entry rewritten, a finished resume state
+        // deleted) would change or break the loaded model.
+        let bytes = std::fs::read(path)
+            .map_err(|e| ModelError::file(path, format!("cannot read checkpoint: {e}")))?;
+        let reader = Reader::from_bytes(burn::store::burn_pack::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| {
+                ModelError::file(path, format!("not a readable Burnpack checkpoint: {e}"))
+            })?;
         let meta = reader.metadata();
         if meta.get(KEY_FORMAT).map(String::as_str) != Some(FORMAT) {
             return Err(ModelError::file(

@@ -53,7 +53,7 @@ pub use track::{
 };
 pub use train::{
     Checkpoint, EpochStats, Loss, Optimizer, Schedule, SubsetTrainer, TrainConfig, TrainOutput,
-    TrainParams, Trainer, fit_attributable, per_example_loss_any, train,
+    TrainParams, Trainer, fit_attributable, per_example_loss_any, train, train_resumable,
 };
 
 /// Re-exports of the burn types that appear in this crate's API.

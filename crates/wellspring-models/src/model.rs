@@ -140,6 +140,53 @@ impl Model {
         self.param_layers().iter().map(|d| d.len).sum()
     }
 
+    /// The same model with every parameter's id derived from its path
+    /// (FNV-1a of e.g. `body.0.weight`) instead of burn's random draw, so
+    /// state keyed by parameter id (the optimizer's) saved in one process
+    /// matches the model in another. Weights are unchanged.
+    pub fn with_path_param_ids(mut self) -> Result<Model> {
+        use burn::store::ModuleSnapshot;
+        let mut tensors = self.net.collect(None, None, true);
+        for t in &mut tensors {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in t.name.bytes() {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01B3);
+            }
+            t.param_id = Some(h);
+        }
+        let r = self.net.apply(tensors, None, None, true);
+        crate::checkpoint::check_apply(
+            std::path::Path::new("(in memory)"),
+            &r,
+            self.config.name(),
+            &[],
+        )?;
+        Ok(self)
+    }
+
+    /// Errors unless every trainable parameter is finite, naming the first
+    /// non-finite value's layer and position (a diverged training run).
+    pub fn check_finite(&self) -> Result<()> {
+        let flat = self.params_flat();
+        let Some(p) = flat.iter().position(|v| !v.is_finite()) else {
+            return Ok(());
+        };
+        let layer = self
+            .param_layers()
+            .into_iter()
+            .find(|l| p >= l.offset && p < l.offset + l.len);
+        Err(ModelError::Params {
+            reason: format!(
+                "{} model has a non-finite parameter {} (layer {}, flat position {p}); \
+                 training diverged (lower the learning rate)",
+                self.config.name(),
+                flat[p],
+                layer.map_or_else(|| "?".to_string(), |l| l.path),
+            ),
+        })
+    }
+
     /// All trainable parameters as one vector, in the canonical order: the layers
     /// of [`Model::param_layers`], for each its weight then its bias, each in
     /// burn's row-major memory layout. Note burn's `Linear` weight is

@@ -390,3 +390,166 @@ fn quickstart_runs_small() {
     assert!(dir.path().join("quickstart.json").is_file());
     assert!(dir.path().join("mnist_mlp.ckpt").is_file());
 }
+
+fn stderr_of(args: &[&str]) -> (bool, String) {
+    let out = wellspring(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (out.status.success(), stderr)
+}
+
+#[test]
+fn bad_names_and_outputs_fail_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    fails(&["quickstart", "--out", d, "--n-test", "0"], "--n-test 0");
+    fails(
+        &["quickstart", "--out", d, "--methods", "pae,bogus"],
+        "bogus",
+    );
+    assert!(
+        !dir.path().join("mnist_mlp.ckpt").exists(),
+        "nothing is trained before the arguments are checked"
+    );
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let f = file.to_str().unwrap();
+    fails(&["quickstart", "--out", f], "not a directory");
+    fails(
+        &[
+            "train",
+            "--model",
+            "logreg",
+            "--data",
+            "mnist",
+            "--n-train",
+            "10",
+            "--out",
+            d,
+        ],
+        "is a directory",
+    );
+    let nested = format!("{f}/m.ckpt");
+    fails(
+        &[
+            "train",
+            "--model",
+            "logreg",
+            "--data",
+            "mnist",
+            "--n-train",
+            "10",
+            "--out",
+            &nested,
+        ],
+        "--out",
+    );
+}
+
+#[test]
+fn trained_models_are_checked_and_inputs_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("m.ckpt");
+    let c = ckpt.to_str().unwrap();
+    // An lr that overflows the weights: a clear error, nothing saved.
+    let (ok_, err) = stderr_of(&[
+        "train",
+        "--model",
+        "logreg",
+        "--data",
+        "mnist",
+        "--n-train",
+        "64",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "1",
+        "--lr",
+        "1e39",
+        "--out",
+        c,
+    ]);
+    assert!(!ok_ && err.contains("training"), "{err}");
+    assert!(!ckpt.exists() && !dir.path().join("m.ckpt.json").exists());
+    // Divergence that stays finite (Concrete at a high lr): saved, with a warning.
+    let conc = dir.path().join("concrete.ckpt");
+    let (ok_, err) = stderr_of(&[
+        "train",
+        "--model",
+        "mlp",
+        "--data",
+        "concrete",
+        "--lr",
+        "0.03",
+        "--out",
+        conc.to_str().unwrap(),
+    ]);
+    assert!(
+        ok_ && err.contains("warning: test R²") && err.contains("diverged"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("concrete.ckpt.state").exists(),
+        "the per-epoch resume state is removed after a finished run"
+    );
+    ok(&[
+        "train",
+        "--model",
+        "logreg",
+        "--data",
+        "mnist",
+        "--n-train",
+        "60",
+        "--epochs",
+        "1",
+        "--out",
+        c,
+    ]);
+    let out = dir.path().join("attr");
+    let o = out.to_str().unwrap();
+    // A repeated --param and an --ensemble the method ignores: warnings.
+    let (ok_, err) = stderr_of(&[
+        "attribute",
+        "--method",
+        "rps",
+        "--checkpoint",
+        c,
+        "--data",
+        "mnist",
+        "--n-test",
+        "3",
+        "--param",
+        "lambda=0.01",
+        "--param",
+        "lambda=0.1",
+        "--ensemble",
+        c,
+        "--out",
+        o,
+    ]);
+    assert!(ok_, "{err}");
+    assert!(err.contains("--param lambda given more than once"), "{err}");
+    assert!(err.contains("--ensemble is ignored by rps"), "{err}");
+    // A summary with a negative learning rate would flip every TracIn sign.
+    let summary = dir.path().join("m.ckpt.json");
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    s["train"]["lr"] = serde_json::json!(-0.1);
+    std::fs::write(&summary, serde_json::to_string(&s).unwrap()).unwrap();
+    fails(
+        &[
+            "attribute",
+            "--method",
+            "tracin",
+            "--checkpoint",
+            c,
+            "--data",
+            "mnist",
+            "--n-test",
+            "3",
+            "--out",
+            o,
+        ],
+        "lr",
+    );
+}

@@ -45,8 +45,11 @@ use crate::traits::{Attributor, DynAttributor, FittedAttributor, check_grouping}
 /// Default projection of the first-order gradient methods.
 pub const DEFAULT_PROJECTION: ProjectionSpec = ProjectionSpec::Kronecker { dim: 512 };
 
-/// Below this gradient norm a cosine is taken as 0 (no direction to compare).
-const TINY_NORM: f64 = 1e-12;
+/// A cosine with a zero (or f64-underflowing) gradient norm is taken as 0: no
+/// direction to compare. Any other gradient, however small, has a direction
+/// (a well-fitted point's gradient can be 1e-8 and still has cosine 1 with
+/// itself).
+const TINY_NORM: f64 = f64::MIN_POSITIVE;
 
 /// Inner product or cosine of gradients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,9 +327,12 @@ impl FittedAttributor for GradSimilarity {
         }
         let out: Vec<f32> = match self.similarity {
             Similarity::Dot => out.iter().map(|&v| v as f32).collect(),
+            // The cosine of a gradient with itself, the diagonal of
+            // `attribute` on the training set (0 only for a gradient too
+            // small to have a direction, as there).
             Similarity::Cosine => out
                 .iter()
-                .map(|&v| if v > 0.0 { 1.0 } else { 0.0 })
+                .map(|&v| if v > TINY_NORM { 1.0 } else { 0.0 })
                 .collect(),
         };
         check_self(self.name, &out)?;

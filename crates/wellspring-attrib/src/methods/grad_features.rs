@@ -117,23 +117,35 @@ impl GradFeaturizer {
 
     /// Row-major `n × dim` projected per-example gradients of every row of `data`.
     pub(crate) fn features(&self, data: &Dataset) -> Result<Vec<f32>> {
-        self.engine
+        let f = self
+            .engine
             .projected_matrix(data, 0..data.len(), self.proj.as_ref())
-            .map_err(grad_err(self.method))
+            .map_err(grad_err(self.method))?;
+        check_rows(self.method, "point", data, &f, self.dim())?;
+        Ok(f)
     }
 
     /// Row-major `n_groups × dim` projected group gradients `P Σ_{i∈g} ∇f_i`
     /// (GGDA, Ley et al. 2024, eq. 1), batched `A_gᵀ Δ_g` products of the
     /// grad crate, never per-example gradients.
     pub(crate) fn group_features(&self, data: &Dataset, grouping: &Grouping) -> Result<Vec<f32>> {
-        self.engine
+        let f = self
+            .engine
             .group(data, grouping, Reduce::Sum, Some(self.proj.as_ref()))
-            .map_err(grad_err(self.method))
+            .map_err(grad_err(self.method))?;
+        check_rows(self.method, "group", data, &f, self.dim())?;
+        Ok(f)
     }
 
     /// Like [`GradFeaturizer::features`], one point at a time, so each row is
     /// independent of the rest of `data` (for test sets, which callers chunk).
     pub(crate) fn point_features(&self, data: &Dataset) -> Result<Vec<f32>> {
+        let f = self.point_features_unchecked(data)?;
+        check_rows(self.method, "point", data, &f, self.dim())?;
+        Ok(f)
+    }
+
+    fn point_features_unchecked(&self, data: &Dataset) -> Result<Vec<f32>> {
         if self.proj.as_kronecker().is_some() {
             // projected straight from each point's factors
             return self
@@ -182,6 +194,32 @@ impl GradFeaturizer {
         self.engine
             .outputs(data, 0..data.len())
             .map_err(grad_err(self.method))
+    }
+}
+
+/// Errors if a (projected) gradient row is NaN or infinite, naming the
+/// method, the dataset and the point (or group): a non-finite gradient would
+/// otherwise turn into silent zero scores (a NaN fails every comparison).
+pub(crate) fn check_rows(
+    method: &str,
+    what: &str,
+    data: &Dataset,
+    rows: &[f32],
+    dim: usize,
+) -> Result<()> {
+    match rows.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(p) => Err(AttribError::Solver {
+            solver: method.to_string(),
+            reason: format!(
+                "the loss gradient of {what} {} of {} is not finite ({} in entry {}); \
+                 the model or that input is broken (NaN weights, an overflowing output)",
+                p / dim.max(1),
+                data.name(),
+                rows[p],
+                p % dim.max(1)
+            ),
+        }),
     }
 }
 

@@ -23,7 +23,7 @@ use super::grad_dot::{DEFAULT_PROJECTION, GradSimilarity, Similarity, check_proj
 use super::{MethodInfo, OptionReader};
 use crate::error::{AttribError, Result, positive};
 use crate::projection::ProjectionSpec;
-use crate::source::ModelSource;
+use crate::source::{ModelSource, check_lr};
 use crate::traits::{Attributor, DynAttributor};
 
 /// Which models TracIn sums over.
@@ -105,10 +105,14 @@ impl Attributor for TracInParams {
         self.check()?;
         let models = match self.mode {
             TracInMode::Final => {
-                let lr = self
-                    .lr
-                    .or(source.train_config.as_ref().map(|c| c.lr))
-                    .unwrap_or(1.0);
+                let lr = match (self.lr, &source.train_config) {
+                    (Some(lr), _) => lr,
+                    (None, Some(c)) => {
+                        check_lr("tracin: the training configuration's lr", c.lr)?;
+                        c.lr
+                    }
+                    (None, None) => 1.0,
+                };
                 vec![(source.model.clone(), lr)]
             }
             TracInMode::Checkpoints => {

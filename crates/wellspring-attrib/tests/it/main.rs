@@ -1,6 +1,7 @@
 //! Integration tests of wellspring-attrib (one binary to save link time), on
 //! a small MLP trained on real MNIST.
 
+mod bad_input;
 mod gradient;
 mod grouping;
 mod influence;

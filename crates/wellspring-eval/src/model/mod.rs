@@ -16,7 +16,7 @@ pub use outputs::outputs_from_logits;
 pub use retrainer::ModelRetrainer;
 pub use subset::SubsetRetrainer;
 
-use wellspring_core::{Dataset, Features, Targets};
+use wellspring_core::{ContentHasher, Dataset, Targets};
 use wellspring_models::{Loss, Model, ModelConfig, ModelError};
 
 use crate::error::{EvalError, Result};
@@ -43,80 +43,17 @@ pub(crate) fn model_err(context: impl Into<String>) -> impl FnOnce(ModelError) -
     move |e| EvalError::retrain(context, e)
 }
 
-/// FNV-1a over 64-bit words: a stable, platform-independent content hash.
-pub(crate) struct Fnv(u64);
-
-impl Fnv {
-    pub(crate) fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    pub(crate) fn u64(&mut self, v: u64) {
-        for b in v.to_le_bytes() {
-            self.0 ^= b as u64;
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01B3);
-        }
-    }
-    pub(crate) fn bytes(&mut self, s: &[u8]) {
-        self.u64(s.len() as u64);
-        for &b in s {
-            self.0 ^= b as u64;
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01B3);
-        }
-    }
-    pub(crate) fn hex(&self) -> String {
-        format!("{:016x}", self.0)
-    }
-}
-
-/// A content fingerprint of a dataset: name, sizes, every label or target and
-/// every feature value (bit patterns), so any change to the data changes it.
-pub fn data_fingerprint(d: &Dataset) -> String {
-    let mut h = Fnv::new();
-    h.bytes(d.name().as_bytes());
-    h.u64(d.len() as u64);
-    match d.targets() {
-        Targets::Classes { labels, n_classes } => {
-            h.u64(*n_classes as u64);
-            labels.iter().for_each(|&l| h.u64(l as u64));
-        }
-        Targets::Regression { values, n_targets } => {
-            h.u64(*n_targets as u64 | 1 << 63);
-            values.iter().for_each(|v| h.u64(v.to_bits() as u64));
-        }
-        Targets::NextToken {
-            prompt_lens,
-            vocab_size,
-        } => {
-            h.u64(*vocab_size as u64 | 1 << 62);
-            prompt_lens.iter().for_each(|&p| h.u64(p as u64));
-        }
-    }
-    match d.features() {
-        Features::Dense { values, shape } => {
-            shape.iter().for_each(|&s| h.u64(s as u64));
-            values.iter().for_each(|v| h.u64(v.to_bits() as u64));
-        }
-        Features::Tokens {
-            ids,
-            offsets,
-            vocab_size,
-        } => {
-            h.u64(*vocab_size as u64 | 1 << 63);
-            offsets.iter().for_each(|&o| h.u64(o as u64));
-            ids.iter().for_each(|&t| h.u64(t as u64));
-        }
-    }
-    h.hex()
-}
+/// The project's one dataset fingerprint (SHA-256 over every byte of the
+/// data), under the name this crate has always exported.
+pub use wellspring_core::fingerprint::dataset_fingerprint as data_fingerprint;
 
 /// A content fingerprint of a model: its config and every trainable parameter
-/// (BatchNorm running statistics are not included).
+/// (BatchNorm running statistics are not included), SHA-256 with the same
+/// encoding as [`data_fingerprint`].
 pub fn model_fingerprint(m: &Model) -> String {
-    let mut h = Fnv::new();
-    h.bytes(format!("{:?}", m.config).as_bytes());
-    for v in m.params_flat() {
-        h.u64(v.to_bits() as u64);
-    }
+    let mut h = ContentHasher::new("model");
+    h.field("config").str(&format!("{:?}", m.config));
+    h.field("params").f32s(&m.params_flat());
     h.hex()
 }
 

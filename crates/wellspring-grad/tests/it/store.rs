@@ -108,3 +108,58 @@ fn store_round_trips_resumes_and_detects_corruption() {
         .to_string();
     assert!(err.contains("different model_hash"), "{err}");
 }
+
+#[test]
+fn crafted_manifests_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grads");
+    let model = small_mlp(8, &[6], 3, 1);
+    let data = synthetic(11, &[8], 3, 1);
+    let engine = GradEngine::params()
+        .batch_size(4)
+        .build(&model, &cpu())
+        .unwrap();
+    let spec = ProjectionSpec::Kronecker { dim: 4, seed: 7 };
+    StoreParams::new(spec, 5)
+        .build(&path, &engine, &data, 0..11, |_, _| Ok(()))
+        .unwrap();
+    let manifest = path.join("manifest.json");
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: [(&str, Edit); 5] = [
+        (
+            "overflow",
+            Box::new(|m| {
+                m["n"] = usize::MAX.into();
+                m["dim"] = 3.into();
+            }),
+        ),
+        (
+            "listed, but",
+            Box::new(|m| m["shards"][2]["index"] = 7.into()),
+        ),
+        (
+            "expected 1",
+            Box::new(|m| m["shards"][2]["rows"] = 5.into()),
+        ),
+        (
+            "listed twice",
+            Box::new(|m| {
+                let first = m["shards"][0].clone();
+                m["shards"][1] = first;
+            }),
+        ),
+        ("shard_rows is 0", Box::new(|m| m["shard_rows"] = 0.into())),
+    ];
+    for (needle, edit) in cases {
+        let mut m = good.clone();
+        edit(&mut m);
+        std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+        let e = GradientStore::open(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(needle) && e.contains("manifest.json"),
+            "{needle}: {e}"
+        );
+    }
+}

@@ -369,30 +369,34 @@ impl AnyModel {
     /// shapes) as this model; `what` names `other` in the message
     /// (`"checkpoint 3"`, `"ensemble model 2"`).
     pub fn check_same_architecture(&self, other: &AnyModel, what: &str) -> Result<()> {
-        let (a, b) = (self.param_layers(), other.param_layers());
-        let key = |d: &ParamLayerDesc| (d.path.clone(), d.kind, d.weight_shape.clone(), d.len);
-        if a.len() != b.len() {
-            return Err(ModelError::Params {
-                reason: format!(
-                    "{what} has {} parameter layers, the model has {}: not the same architecture",
-                    b.len(),
-                    a.len()
-                ),
-            });
-        }
-        for (x, y) in a.iter().zip(&b) {
-            if key(x) != key(y) {
+        let (want, got) = (self.param_layers(), other.param_layers());
+        let describe = |l: Option<&ParamLayerDesc>| match l {
+            None => "no layer".to_string(),
+            Some(l) => format!(
+                "{} {:?} {:?}{}",
+                l.path,
+                l.kind,
+                l.weight_shape,
+                if l.has_bias { " + bias" } else { "" }
+            ),
+        };
+        for i in 0..want.len().max(got.len()) {
+            let (w, g) = (want.get(i), got.get(i));
+            let same = match (w, g) {
+                (Some(w), Some(g)) => {
+                    w.path == g.path
+                        && w.kind == g.kind
+                        && w.weight_shape == g.weight_shape
+                        && w.has_bias == g.has_bias
+                }
+                _ => false,
+            };
+            if !same {
                 return Err(ModelError::Params {
                     reason: format!(
-                        "{what} does not match the model: layer {} is {:?} {:?} ({} values), the model's {} is {:?} {:?} ({} values)",
-                        y.path,
-                        y.kind,
-                        y.weight_shape,
-                        y.len,
-                        x.path,
-                        x.kind,
-                        x.weight_shape,
-                        x.len
+                        "{what} does not have the model's architecture: its parameter layer {i} is {}, the model's is {}",
+                        describe(g),
+                        describe(w)
                     ),
                 });
             }

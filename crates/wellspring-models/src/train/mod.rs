@@ -8,7 +8,7 @@ mod trainer;
 
 pub use generic::{SubsetTrainer, fit_attributable, per_example_loss_any};
 pub use schedule::Schedule;
-pub use trainer::{Checkpoint, EpochStats, TrainOutput, Trainer, train};
+pub use trainer::{Checkpoint, EpochStats, TrainOutput, Trainer, train, train_resumable};
 
 use serde::{Deserialize, Serialize};
 

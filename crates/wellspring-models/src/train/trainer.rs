@@ -11,6 +11,27 @@ use crate::error::{ModelError, Result};
 use crate::model::Model;
 use crate::net::Mode;
 
+/// Version of the files [`Trainer::save_state`] writes.
+const STATE_FORMAT: u32 = 1;
+/// The file that marks a complete saved state.
+const STATE_FILE: &str = "trainer.json";
+
+/// What [`Trainer::save_state`] records besides weights and optimizer state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TrainerState {
+    format: u32,
+    epochs_done: usize,
+    global_step: usize,
+    steps_per_epoch: Option<usize>,
+    last_lr: f64,
+    /// The dropout stream's word position (a u128, as text for JSON).
+    dropout_word_pos: String,
+    config: TrainConfig,
+    /// The caller's record ([`train_resumable`]'s run log).
+    #[serde(default)]
+    extra: serde_json::Value,
+}
+
 /// Summary of one epoch.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochStats {
@@ -151,6 +172,128 @@ impl Trainer {
     /// The model being trained (parameters on the autodiff device).
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// Saves everything the next epoch depends on into `dir` (created if
+    /// needed): the weights, the optimizer state, the dropout stream's
+    /// position and the step counters, as files `model-e<E>.bpk`,
+    /// `optim-e<E>.bpk` and, written last and atomically, `trainer.json`
+    /// (`E` = epochs done), so a kill at any point leaves the previous
+    /// complete state. Optimizer state is keyed by parameter id: build the
+    /// trainer from [`Model::with_path_param_ids`] so [`Trainer::resume`]
+    /// (a new process, new ids otherwise) finds it.
+    pub fn save_state(&self, dir: &std::path::Path) -> Result<()> {
+        self.save_state_with(dir, serde_json::Value::Null)
+    }
+
+    /// [`Trainer::save_state`] with a caller's record saved in the same
+    /// atomic write (so it always matches the epoch of the state).
+    pub(crate) fn save_state_with(
+        &self,
+        dir: &std::path::Path,
+        extra: serde_json::Value,
+    ) -> Result<()> {
+        let file = |e: std::io::Error| ModelError::file(dir, e.to_string());
+        std::fs::create_dir_all(dir).map_err(file)?;
+        let e = self.epochs_done;
+        let model = dir.join(format!("model-e{e}.bpk"));
+        let optim = dir.join(format!("optim-e{e}.bpk"));
+        self.model.valid().save(&model)?;
+        let tmp = dir.join(format!(".optim-e{e}.tmp"));
+        self.optim.to_record().save(&tmp).map_err(|err| {
+            ModelError::file(&optim, format!("cannot save optimizer state: {err}"))
+        })?;
+        std::fs::rename(&tmp, &optim).map_err(file)?;
+        let state = TrainerState {
+            format: STATE_FORMAT,
+            epochs_done: e,
+            global_step: self.global_step,
+            steps_per_epoch: self.steps_per_epoch,
+            last_lr: self.last_lr,
+            dropout_word_pos: self.dropout_rng.get_word_pos().to_string(),
+            config: self.cfg.clone(),
+            extra,
+        };
+        let json = serde_json::to_vec_pretty(&state)
+            .map_err(|err| ModelError::file(dir, format!("cannot encode trainer state: {err}")))?;
+        wellspring_core::npy::atomic_write(&dir.join(STATE_FILE), &json)?;
+        // Older epochs' files are no longer referenced.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let stale = ["model-e", "optim-e"].iter().any(|p| {
+                    name.strip_prefix(p)
+                        .and_then(|r| r.strip_suffix(".bpk"))
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .is_some_and(|n| n != e)
+                });
+                if stale {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The trainer saved in `dir` by [`Trainer::save_state`], on `device`;
+    /// `Ok(None)` when `dir` holds no complete state. Errors if the state was
+    /// saved with another training configuration, or its files are damaged.
+    pub fn resume(
+        dir: &std::path::Path,
+        cfg: &TrainConfig,
+        device: &Device,
+    ) -> Result<Option<Trainer>> {
+        Ok(Self::resume_with(dir, cfg, device)?.map(|(t, _)| t))
+    }
+
+    /// [`Trainer::resume`], also returning the record of [`Trainer::save_state_with`].
+    pub(crate) fn resume_with(
+        dir: &std::path::Path,
+        cfg: &TrainConfig,
+        device: &Device,
+    ) -> Result<Option<(Trainer, serde_json::Value)>> {
+        let path = dir.join(STATE_FILE);
+        let Ok(text) = std::fs::read(&path) else {
+            return Ok(None);
+        };
+        let state: TrainerState = serde_json::from_slice(&text)
+            .map_err(|e| ModelError::file(&path, format!("unreadable trainer state: {e}")))?;
+        if state.format != STATE_FORMAT {
+            return Err(ModelError::file(
+                &path,
+                format!(
+                    "trainer state format {}, expected {STATE_FORMAT}",
+                    state.format
+                ),
+            ));
+        }
+        if &state.config != cfg {
+            return Err(ModelError::file(
+                &path,
+                "saved with another training configuration; delete it to start afresh",
+            ));
+        }
+        let e = state.epochs_done;
+        let model =
+            Model::load(dir.join(format!("model-e{e}.bpk")), device)?.with_path_param_ids()?;
+        let optim_path = dir.join(format!("optim-e{e}.bpk"));
+        let record = burn::optim::OptimizerRecord::load(&optim_path).map_err(|err| {
+            ModelError::file(&optim_path, format!("cannot load optimizer state: {err}"))
+        })?;
+        let word_pos: u128 = state.dropout_word_pos.parse().map_err(|_| {
+            ModelError::file(
+                &path,
+                format!("bad dropout position {:?}", state.dropout_word_pos),
+            )
+        })?;
+        let mut t = Trainer::new(model, cfg.clone(), device)?;
+        t.optim = super::optim::build(cfg).load_record(record);
+        t.dropout_rng.set_word_pos(word_pos);
+        t.global_step = state.global_step;
+        t.epochs_done = e;
+        t.steps_per_epoch = state.steps_per_epoch;
+        t.last_lr = state.last_lr;
+        Ok(Some((t, state.extra)))
     }
 
     /// An independent inference copy of the current model.
@@ -351,6 +494,14 @@ pub fn train(
     let subset = subset.unwrap_or(&all);
     for _ in 0..cfg.epochs {
         let stats = trainer.epoch(data, subset)?;
+        // A finite last loss does not mean finite weights: the step after it
+        // can overflow them, and a NaN model must never reach the caller.
+        trainer
+            .model()
+            .check_finite()
+            .map_err(|e| ModelError::Training {
+                reason: format!("after epoch {} of {}: {e}", stats.epoch, data.name()),
+            })?;
         if let Some(p) = progress.as_mut() {
             p(&stats);
         }
@@ -371,4 +522,125 @@ pub fn train(
         checkpoints,
         history,
     })
+}
+
+/// What [`train_resumable`] keeps beside the trainer state: which run it
+/// belongs to, the epochs' statistics and the checkpoints taken so far.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunLog {
+    key: String,
+    history: Vec<EpochStats>,
+    /// `(epoch, step, lr)` of each checkpoint, saved as `ckpt-e<epoch>.bpk`.
+    checkpoints: Vec<(usize, usize, f64)>,
+}
+
+/// Content key of a run: data, subset, configuration and initial weights.
+fn run_key(model: &Model, data: &Dataset, subset: &Subset, cfg: &TrainConfig) -> String {
+    let mut h = wellspring_core::ContentHasher::new("train-run");
+    h.field("data")
+        .str(&wellspring_core::dataset_fingerprint(data));
+    h.field("subset").usizes(subset.indices());
+    h.field("weights").present(subset.weights().is_some());
+    if let Some(w) = subset.weights() {
+        h.f32s(w);
+    }
+    h.field("config")
+        .str(&serde_json::to_string(cfg).unwrap_or_default());
+    h.field("model").str(&format!("{:?}", model.config));
+    h.field("init").f32s(&model.params_flat());
+    h.hex()
+}
+
+/// [`train`], resumable: after every epoch the trainer's state (weights,
+/// optimizer state, dropout stream, counters), the epoch statistics and any
+/// checkpoint go to `state_dir`; a call that finds a complete state there
+/// for the same run (data, subset, configuration and initial weights)
+/// continues from it, so a killed run redoes at most the epoch it was in.
+/// The result is bit-identical to [`train`]'s. `stop_after = Some(k)` stops
+/// after `k` epochs of this call and returns `Ok(None)` (a long run split
+/// over sessions; tests use it to simulate a kill). `state_dir` is removed
+/// once training completes.
+#[allow(clippy::too_many_arguments)]
+pub fn train_resumable(
+    model: Model,
+    data: &Dataset,
+    subset: Option<&Subset>,
+    cfg: &TrainConfig,
+    device: &Device,
+    mut progress: Option<&mut dyn FnMut(&EpochStats)>,
+    state_dir: &std::path::Path,
+    stop_after: Option<usize>,
+) -> Result<Option<TrainOutput>> {
+    model.check_dataset(data)?;
+    let all = Subset::all(data.len());
+    let subset = subset.unwrap_or(&all);
+    let key = run_key(&model, data, subset, cfg);
+    let resumed = match Trainer::resume_with(state_dir, cfg, device) {
+        Ok(Some((t, extra))) => serde_json::from_value::<RunLog>(extra)
+            .ok()
+            .filter(|l| l.key == key && l.history.len() == t.epochs_done())
+            .map(|l| (t, l)),
+        _ => None,
+    };
+    let (mut trainer, mut log) = match resumed {
+        Some(x) => x,
+        None => {
+            // Nothing usable: start afresh (stale files of another run go).
+            let _ = std::fs::remove_dir_all(state_dir);
+            let t = Trainer::new(model.with_path_param_ids()?, cfg.clone(), device)?;
+            let log = RunLog {
+                key,
+                history: Vec::new(),
+                checkpoints: Vec::new(),
+            };
+            (t, log)
+        }
+    };
+    let mut this_call = 0;
+    while trainer.epochs_done() < cfg.epochs {
+        if stop_after.is_some_and(|k| this_call >= k) {
+            return Ok(None);
+        }
+        let stats = trainer.epoch(data, subset)?;
+        trainer
+            .model()
+            .check_finite()
+            .map_err(|e| ModelError::Training {
+                reason: format!("after epoch {} of {}: {e}", stats.epoch, data.name()),
+            })?;
+        if let Some(p) = progress.as_mut() {
+            p(&stats);
+        }
+        if let Some(k) = cfg.checkpoint_every
+            && stats.epoch % k == 0
+        {
+            trainer
+                .snapshot()
+                .save(state_dir.join(format!("ckpt-e{}.bpk", stats.epoch)))?;
+            log.checkpoints
+                .push((stats.epoch, trainer.global_step(), trainer.last_lr()));
+        }
+        log.history.push(stats);
+        let extra = serde_json::to_value(&log)
+            .map_err(|e| ModelError::file(state_dir, format!("cannot encode the run log: {e}")))?;
+        trainer.save_state_with(state_dir, extra)?;
+        this_call += 1;
+    }
+    let mut checkpoints = Vec::with_capacity(log.checkpoints.len());
+    for &(epoch, step, lr) in &log.checkpoints {
+        let model = Model::load(state_dir.join(format!("ckpt-e{epoch}.bpk")), device)?;
+        checkpoints.push(Checkpoint {
+            epoch,
+            step,
+            lr,
+            model,
+        });
+    }
+    let out = TrainOutput {
+        model: trainer.into_model(),
+        checkpoints,
+        history: log.history,
+    };
+    let _ = std::fs::remove_dir_all(state_dir);
+    Ok(Some(out))
 }

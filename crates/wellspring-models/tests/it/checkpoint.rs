@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use wellspring_core::{Dataset, Features, Targets};
-use wellspring_models::{Mode, Model, ModelConfig, TrainConfig, evaluate, train};
+use wellspring_core::{Dataset, Features, Subset, Targets};
+use wellspring_models::{Mode, Model, ModelConfig, TrainConfig, Trainer, evaluate, train};
 
 use crate::{cpu, mnist};
 
@@ -214,4 +214,83 @@ fn f64_models_keep_their_dtype_through_a_checkpoint() {
     let back = Model::load(&path, &device).unwrap();
     assert_eq!(back.dtype(), burn::tensor::DType::F64);
     assert_eq!(back.params_flat(), m.params_flat());
+}
+
+#[test]
+fn same_weights_give_byte_identical_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, data) = trained_resnet();
+    let (a, b, c) = (
+        dir.path().join("a.ckpt"),
+        dir.path().join("b.ckpt"),
+        dir.path().join("c.ckpt"),
+    );
+    m.save(&a).unwrap();
+    // Loading builds a new model (other random parameter ids), same weights.
+    let twin = Model::load(&a, &cpu()).unwrap();
+    twin.save(&b).unwrap();
+    Model::new(small_resnet(), 3, &cpu())
+        .unwrap()
+        .save(&c)
+        .unwrap();
+    let (ba, bb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert!(ba == bb, "two saves of the same weights differ");
+    assert_ne!(ba, std::fs::read(&c).unwrap(), "other weights, other bytes");
+    let back = Model::load(&b, &cpu()).unwrap();
+    assert_eq!(back.params_flat(), m.params_flat());
+    assert_eq!(
+        evaluate(&back, &data, &cpu()).unwrap(),
+        evaluate(&m, &data, &cpu()).unwrap()
+    );
+}
+
+#[test]
+fn non_finite_models_are_refused_and_training_that_overflows_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = cpu();
+    let data = mnist("train", 64);
+    // One full-batch step at an lr that is finite in f64 but not in f32: the
+    // step's loss is finite (initial weights), the weights after it are not.
+    let cfg = TrainConfig::params()
+        .epochs(1)
+        .batch_size(64)
+        .lr(1e39)
+        .check()
+        .unwrap();
+    let m = Model::new(ModelConfig::mnist_mlp(), 0, &device).unwrap();
+    let e = train(m.clone(), &data, None, &cfg, &device, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("after epoch 1") && e.contains("non-finite parameter"),
+        "{e}"
+    );
+    // The step-level trainer hands such a model back; saving refuses it.
+    let mut t = Trainer::new(m, cfg, &device).unwrap();
+    t.epoch(&data, &Subset::all(data.len())).unwrap();
+    let broken = t.into_model();
+    assert!(broken.check_finite().is_err());
+    let path = dir.path().join("nan.ckpt");
+    let e = broken.save(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("nan.ckpt") && e.contains("refusing to save a non-finite model"),
+        "{e}"
+    );
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_loaded_model_does_not_depend_on_its_file_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.ckpt");
+    let a = Model::new(ModelConfig::mnist_mlp(), 1, &cpu()).unwrap();
+    a.save(&path).unwrap();
+    let loaded = Model::load(&path, &cpu()).unwrap();
+    // The file is replaced (a cache entry rewritten), then removed.
+    Model::new(ModelConfig::mnist_mlp(), 2, &cpu())
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(loaded.params_flat() == a.params_flat());
 }

@@ -350,3 +350,81 @@ fn text_bag_learns_a_keyword_task() {
         .unwrap();
     assert!(acc > 0.95, "accuracy {acc}");
 }
+
+#[test]
+fn a_killed_run_resumes_from_its_last_epoch_bit_identically() {
+    let device = cpu();
+    let data = mnist("train", 256);
+    let other = mnist("train", 300);
+    let cfg = TrainConfig::params()
+        .epochs(4)
+        .batch_size(32)
+        .optimizer(Optimizer::sgd_momentum(0.9))
+        .lr(0.05)
+        .schedule(Schedule::Cosine { min_lr: 0.0 })
+        .seed(3)
+        .checkpoint_every(Some(2))
+        .check()
+        .unwrap();
+    // Dropout draws from the trainer's stream, momentum lives in the
+    // optimizer: both must come back exactly.
+    let init = Model::new(ModelConfig::mnist_mlp(), 1, &device).unwrap();
+    let straight = train(init.clone(), &data, None, &cfg, &device, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    // A stale state of another run (other data) in the same directory is ignored.
+    let r = wellspring_models::train_resumable(
+        init.clone(),
+        &other,
+        None,
+        &cfg,
+        &device,
+        None,
+        &state,
+        Some(1),
+    )
+    .unwrap();
+    assert!(r.is_none());
+    // "Killed" after 3 epochs, then rerun: only epoch 4 is trained again.
+    let stopped = wellspring_models::train_resumable(
+        init.clone(),
+        &data,
+        None,
+        &cfg,
+        &device,
+        None,
+        &state,
+        Some(3),
+    )
+    .unwrap();
+    assert!(stopped.is_none() && state.join("trainer.json").is_file());
+    let mut epochs = Vec::new();
+    let mut cb = |s: &wellspring_models::EpochStats| epochs.push(s.epoch);
+    let resumed = wellspring_models::train_resumable(
+        init,
+        &data,
+        None,
+        &cfg,
+        &device,
+        Some(&mut cb),
+        &state,
+        None,
+    )
+    .unwrap()
+    .expect("finishes");
+    assert_eq!(epochs, vec![4], "finished epochs are not redone");
+    assert!(
+        resumed.model.params_flat() == straight.model.params_flat(),
+        "resumed weights differ from an uninterrupted run"
+    );
+    assert_eq!(resumed.history, straight.history);
+    assert_eq!(resumed.checkpoints.len(), 2);
+    for (a, b) in resumed.checkpoints.iter().zip(&straight.checkpoints) {
+        assert_eq!((a.epoch, a.step, a.lr), (b.epoch, b.step, b.lr));
+        assert!(a.model.params_flat() == b.model.params_flat());
+    }
+    assert!(
+        !state.exists(),
+        "the state is removed once training completes"
+    );
+}

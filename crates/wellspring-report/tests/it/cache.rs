@@ -269,3 +269,91 @@ fn default_dir_ends_in_wellspring_cache() {
         assert!(wellspring_report::default_cache_dir().ends_with("wellspring-cache"));
     }
 }
+
+#[test]
+fn nan_inf_and_missing_fields_give_different_digests() {
+    let d = |v: Option<f64>| CacheKey::new("x").field("lr", &v).digest().unwrap();
+    let all = [
+        d(None),
+        d(Some(f64::NAN)),
+        d(Some(f64::INFINITY)),
+        d(Some(f64::NEG_INFINITY)),
+        d(Some(0.0)),
+    ];
+    let mut u = all.to_vec();
+    u.sort();
+    u.dedup();
+    assert_eq!(u.len(), all.len(), "{all:?}");
+    // The position of a non-finite value counts, not just its presence.
+    let a = CacheKey::new("x").field("p", &(f64::NAN, None::<f64>));
+    let b = CacheKey::new("x").field("p", &(None::<f64>, f64::NAN));
+    assert_ne!(a.digest().unwrap(), b.digest().unwrap());
+    assert_eq!(d(Some(f64::NAN)), d(Some(f64::NAN)));
+}
+
+#[test]
+fn a_hit_whose_sidecar_holds_another_key_is_recomputed() {
+    let (_d, cache, warnings) = cache();
+    let mut calls = 0;
+    bytes(&cache, &mut calls);
+    // Plant the entry of `key()` (data and sidecar) under another key's path,
+    // as a digest collision or a hand-copied cache would.
+    let other = key().field("extra", &1u8);
+    let (src, dst) = (
+        cache.entry_path(&key(), "bin").unwrap(),
+        cache.entry_path(&other, "bin").unwrap(),
+    );
+    std::fs::copy(&src, &dst).unwrap();
+    std::fs::copy(
+        format!("{}.meta.json", src.display()),
+        format!("{}.meta.json", dst.display()),
+    )
+    .unwrap();
+    let got = cache
+        .get_or_compute_bytes(&other, || -> Result<Vec<u8>, ReportError> {
+            Ok(b"fresh".to_vec())
+        })
+        .unwrap();
+    assert_eq!(got, b"fresh");
+    let w = warnings.lock().unwrap();
+    assert_eq!(w.len(), 1);
+    assert!(w[0].reason.contains("\"extra\""), "{}", w[0].reason);
+    drop(w);
+    // File entries are checked the same way.
+    std::fs::copy(&src, &dst).unwrap();
+    std::fs::copy(
+        format!("{}.meta.json", src.display()),
+        format!("{}.meta.json", dst.display()),
+    )
+    .unwrap();
+    assert!(!cache.contains(&other, "bin").unwrap());
+    assert!(cache.contains(&key(), "bin").unwrap());
+}
+
+#[test]
+fn score_matrices_are_cached_and_resumed() {
+    let (_d, cache, warnings) = cache();
+    let key = CacheKey::new("scores").field("method", "grad-dot");
+    let m =
+        wellspring_core::ScoreMatrix::from_vec(3, 2, vec![1.0, -2.0, 0.5, 4.0, 3.0, -1.0]).unwrap();
+    let mut calls = 0;
+    for _ in 0..2 {
+        let got = cache
+            .get_or_compute_scores(&key, || -> Result<_, ReportError> {
+                calls += 1;
+                Ok(m.clone())
+            })
+            .unwrap();
+        assert_eq!(got, m);
+    }
+    assert_eq!(calls, 1, "the second call is a cache hit");
+    // Another key (say, other data) is computed afresh.
+    let other = key.clone().field("data", "changed");
+    let got = cache
+        .get_or_compute_scores(&other, || -> Result<_, ReportError> {
+            Ok(wellspring_core::ScoreMatrix::zeros(3, 2))
+        })
+        .unwrap();
+    assert_eq!(got, wellspring_core::ScoreMatrix::zeros(3, 2));
+    assert!(warnings.lock().unwrap().is_empty());
+}

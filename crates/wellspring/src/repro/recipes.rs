@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use wellspring_core::{Dataset, Features, Split, Targets};
+use wellspring_core::{Dataset, Features, Split};
 use wellspring_data::{DatasetName, LoadOptions, load, sample};
 use wellspring_models::burn_types::Device;
 use wellspring_models::{Loss, Model, ModelConfig, Optimizer, Schedule, TrainConfig};
@@ -501,6 +501,7 @@ pub fn train_cached(
         .field("init_seed", &seed)
         .field("version", env!("CARGO_PKG_VERSION"));
     let mut seconds = None;
+    let digest = key.digest()?;
     let path = ctx
         .cache
         .get_or_create_file(&key, "bpk", |tmp| -> Result<(), ReproError> {
@@ -510,14 +511,20 @@ pub fn train_cached(
                 .progress
                 .bar(train_config.epochs as u64, format!("training {tag}"));
             let mut tick = |_: &wellspring_models::EpochStats| bar.inc(1);
-            let out = wellspring_models::train(
+            // Per-epoch state beside the cache entry: a killed run resumes
+            // at its last finished epoch (bit-identical to an unbroken run).
+            let state = ctx.cache.root().join("train-state").join(&digest);
+            let out = wellspring_models::train_resumable(
                 model,
                 train,
                 None,
                 train_config,
                 &device,
                 Some(&mut tick),
-            )?;
+                &state,
+                None,
+            )?
+            .expect("runs to the end without stop_after");
             bar.finish_and_clear();
             out.model.save(tmp)?;
             seconds = Some(clock.elapsed().as_secs_f64());
@@ -526,46 +533,5 @@ pub fn train_cached(
     Ok((Model::load(&path, &device)?, seconds))
 }
 
-/// A cheap, stable fingerprint of a dataset's contents (FNV-1a over the
-/// name, sizes, labels/targets and every 7th feature value), so cache keys
-/// change when the data does.
-pub fn data_fingerprint(d: &Dataset) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |x: u64| {
-        for b in x.to_le_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01B3);
-        }
-    };
-    for b in d.name().bytes() {
-        eat(b as u64);
-    }
-    eat(d.len() as u64);
-    match d.targets() {
-        Targets::Classes { labels, n_classes } => {
-            eat(*n_classes as u64);
-            labels.iter().for_each(|&l| eat(l as u64));
-        }
-        Targets::Regression { values, .. } => values.iter().for_each(|v| eat(v.to_bits() as u64)),
-        Targets::NextToken { prompt_lens, .. } => prompt_lens.iter().for_each(|&l| eat(l as u64)),
-    }
-    match d.features() {
-        Features::Dense { values, shape } => {
-            shape.iter().for_each(|&s| eat(s as u64));
-            values
-                .iter()
-                .step_by(7)
-                .for_each(|v| eat(v.to_bits() as u64));
-        }
-        Features::Tokens {
-            ids,
-            offsets,
-            vocab_size,
-        } => {
-            eat(*vocab_size as u64);
-            offsets.iter().for_each(|&o| eat(o as u64));
-            ids.iter().step_by(7).for_each(|&t| eat(t as u64));
-        }
-    }
-    format!("{h:016x}")
-}
+/// The project's one dataset fingerprint (SHA-256 over every byte of the data).
+pub use wellspring_core::dataset_fingerprint as data_fingerprint;

@@ -4,12 +4,11 @@
 //! same cache) trains nothing twice.
 
 use rand::seq::SliceRandom;
-use wellspring_core::{Dataset, Subset, Targets, derive_seed, derive_seed_str, rng};
+use wellspring_core::{Dataset, Subset, dataset_fingerprint, derive_seed, derive_seed_str, rng};
 use wellspring_models::{AnyModel, Model, TrainConfig, train as train_model};
 use wellspring_report::{Cache, CacheKey, ReportError};
 
 use crate::error::{AttribError, Result};
-use crate::signature::point_hash;
 use crate::source::ModelSource;
 
 /// Bumped whenever what a cached ensemble member means changes.
@@ -94,38 +93,6 @@ pub fn ensemble_subset(n: usize, p: &EnsembleParams, m: usize) -> Result<Subset>
     Ok(Subset::new(idx, n)?)
 }
 
-/// A content fingerprint of a dataset (name, size, labels/targets, features).
-fn fingerprint(d: &Dataset) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |v: u64| {
-        for b in v.to_le_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01B3);
-        }
-    };
-    d.name().bytes().for_each(|b| eat(b as u64));
-    eat(d.len() as u64);
-    match d.targets() {
-        Targets::Classes { labels, n_classes } => {
-            eat(*n_classes as u64);
-            labels.iter().for_each(|&l| eat(l as u64));
-        }
-        Targets::Regression { values, n_targets } => {
-            eat(*n_targets as u64);
-            values.iter().for_each(|v| eat(v.to_bits() as u64));
-        }
-        Targets::NextToken {
-            prompt_lens,
-            vocab_size,
-        } => {
-            eat(*vocab_size as u64 | 1 << 62);
-            prompt_lens.iter().for_each(|&l| eat(l as u64));
-        }
-    }
-    (0..d.len()).for_each(|i| eat(point_hash(d, i)));
-    format!("{h:016x}")
-}
-
 /// Wraps attribution errors so the cache can report its own.
 struct CacheFail(AttribError);
 
@@ -202,7 +169,7 @@ pub fn ensemble_member(
     let key = CacheKey::new("trak-ensemble")
         .field("format", &ENSEMBLE_FORMAT)
         .field("version", env!("CARGO_PKG_VERSION"))
-        .field("data", &fingerprint(train))
+        .field("data", &dataset_fingerprint(train))
         .field("model", &zoo.config)
         .field("train_config", &cfg)
         .field("alpha", &p.alpha)

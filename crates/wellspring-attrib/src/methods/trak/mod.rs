@@ -64,7 +64,7 @@ use crate::dense::{dot, gemm_abt};
 use crate::error::{AttribError, Result};
 use crate::projection::ProjectionSpec;
 use crate::signature::DataSignature;
-use crate::source::ModelSource;
+use crate::source::{ModelSource, check_same_architecture};
 use crate::traits::{Attributor, DynAttributor, FittedAttributor, check_grouping};
 
 /// TRAK's default projection.
@@ -172,7 +172,11 @@ impl TrakParams {
                 return Ok(vec![&source.model]);
             }
         } else if source.ensemble.len() >= self.models {
-            return Ok(source.ensemble[..self.models].iter().collect());
+            let picked = &source.ensemble[..self.models];
+            for (m, model) in picked.iter().enumerate() {
+                check_same_architecture(&source.model, model, &format!("trak ensemble model {m}"))?;
+            }
+            return Ok(picked.iter().collect());
         }
         Err(AttribError::invalid_param(
             "trak.models",
@@ -296,7 +300,6 @@ impl Attributor for TrakParams {
             ));
         }
         source.model.check_dataset(train)?;
-        source.check_ensemble("trak")?;
         let models = self.pick_models(source)?;
         let mut members: Vec<Member> = Vec::with_capacity(models.len());
         for model in models {

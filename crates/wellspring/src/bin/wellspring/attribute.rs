@@ -8,16 +8,17 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use wellspring_attrib::methods::{self, MethodOptions};
 use wellspring_attrib::{
-    DynAttributor, FittedAttributor, GroupingSpec, ModelSource, ProjectionSpec, attribute_in_chunks,
+    DynAttributor, FittedAttributor, GroupingSpec, ModelSource, ProjectionSpec,
+    attribute_streaming, score_rows,
 };
-use wellspring_core::{Dataset, Grouping, ScoreMatrix};
+use wellspring_core::{Dataset, Grouping, ScoreNpyWriter, StreamingTopK};
 use wellspring_models::Model;
 use wellspring_report::progress;
 
 use crate::DataArgs;
 use crate::common::{
-    Summary, check_summary_data, device, load_checkpoints, load_data, load_model, read_summary,
-    write_text,
+    Summary, check_out_dir, check_out_file, check_summary_data, device, load_checkpoints,
+    load_data, load_model, read_summary, write_text,
 };
 
 /// Which method, on which model.
@@ -76,6 +77,9 @@ pub struct SelfInfluenceArgs {
     pub out: PathBuf,
 }
 
+/// Methods that read `--ensemble` models.
+const ENSEMBLE_METHODS: &[&str] = &["trak"];
+
 /// The method built from the command line, plus what it was built from.
 struct Prepared {
     method: Box<dyn DynAttributor>,
@@ -90,9 +94,22 @@ fn prepare(m: &MethodArgs, data: &DataArgs) -> Result<Prepared> {
         options = options.projection(p.parse::<ProjectionSpec>()?);
     }
     for kv in &m.params {
+        let before = options.params.clone();
         options = options.parse_param(kv)?;
+        if let Some((k, v)) = kv.split_once('=')
+            && let Some(old) = before.get(k)
+        {
+            eprintln!("warning: --param {k} given more than once ({old}, then {v}); using {v}");
+        }
     }
     let method = methods::by_name(&m.method, &options)?;
+    if !m.ensemble.is_empty() && !ENSEMBLE_METHODS.contains(&m.method.as_str()) {
+        eprintln!(
+            "warning: --ensemble is ignored by {} (only {} use ensemble models)",
+            m.method,
+            ENSEMBLE_METHODS.join(", ")
+        );
+    }
     let device = device();
     let model = load_model(&m.checkpoint, &device)?;
     let summary = read_summary(&m.checkpoint)?;
@@ -135,6 +152,7 @@ pub fn run_attribute(a: &AttributeArgs) -> Result<()> {
         bail!("--chunk 0: need at least one test point per chunk");
     }
     let spec: Option<GroupingSpec> = a.groups.as_deref().map(str::parse).transpose()?;
+    check_out_dir(&a.out, "--out")?;
     let p = prepare(&a.method, &a.data)?;
     let data = load_data(&a.data, p.summary.as_ref().map(|s| s.n_train))?;
     let name = a.method.method.as_str();
@@ -154,24 +172,32 @@ pub fn run_attribute(a: &AttributeArgs) -> Result<()> {
     let grouping = built.as_ref().map(|b| &b.grouping);
     let bar = progress::bar(data.test.len() as u64, format!("attributing with {name}"));
     let t = Instant::now();
-    let scores = attribute_in_chunks(
+    // Scores stream straight into scores.npy (column blocks, appended) and
+    // the per-test top-k: memory holds one chunk, never the whole matrix.
+    let rows = score_rows(fitted.as_ref(), grouping)?;
+    let npy = a.out.join("scores.npy");
+    let mut writer = ScoreNpyWriter::create(&npy, rows, data.test.len())?;
+    let mut top = StreamingTopK::new(a.top_k, rows);
+    attribute_streaming(
         fitted.as_ref(),
         &data.test,
         a.chunk,
         grouping,
+        &mut |_, block| {
+            writer.write_test_block(block)?;
+            top.push_test_block(block)?;
+            Ok(())
+        },
         &mut |done| bar.set_position(done as u64),
     )?;
+    writer.finish()?;
     bar.finish_and_clear();
     let attribute_s = t.elapsed().as_secs_f64();
-    scores.check_finite()?;
 
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let npy = a.out.join("scores.npy");
-    scores.save_npy(&npy)?;
     let csv = a.out.join("top_k.csv");
     write_text(
         &csv,
-        &top_k_csv(&scores, a.top_k, &data.train, &data.test, grouping),
+        &top_k_csv(&top.into_lists(), &data.train, &data.test, grouping),
     )?;
     if let Some(b) = &built {
         let v = serde_json::json!({
@@ -188,7 +214,7 @@ pub fn run_attribute(a: &AttributeArgs) -> Result<()> {
         "data": data.name.as_str(),
         "n_train": data.train.len(),
         "n_test": data.test.len(),
-        "rows": scores.n_train(),
+        "rows": rows,
         "groups": spec.map(|s| s.to_string()),
         "seed": a.method.seed,
         "projection": p.options.projection.map(|s| s.to_string()),
@@ -202,9 +228,8 @@ pub fn run_attribute(a: &AttributeArgs) -> Result<()> {
         &serde_json::to_string_pretty(&meta)?,
     )?;
     println!(
-        "{name}: {} x {} scores (fit {fit_s:.2}s, attribute {attribute_s:.2}s)",
-        scores.n_train(),
-        scores.n_test()
+        "{name}: {rows} x {} scores (fit {fit_s:.2}s, attribute {attribute_s:.2}s)",
+        data.test.len()
     );
     println!(
         "wrote {}, {} and attribution.json",
@@ -220,8 +245,7 @@ fn label(ds: &Dataset, i: usize) -> String {
 
 /// `top_k.csv`: per test point, its `k` highest-scoring training points (or groups).
 fn top_k_csv(
-    s: &ScoreMatrix,
-    k: usize,
+    lists: &[Vec<(usize, f32)>],
     train: &Dataset,
     test: &Dataset,
     g: Option<&Grouping>,
@@ -231,8 +255,8 @@ fn top_k_csv(
         None => out.push_str("test_index,rank,train_index,score,train_label,test_label\n"),
         Some(_) => out.push_str("test_index,rank,group,score,group_size,test_label\n"),
     }
-    for j in 0..s.n_test() {
-        for (rank, i) in s.top_k(j, k).into_iter().enumerate() {
+    for (j, list) in lists.iter().enumerate() {
+        for (rank, &(i, score)) in list.iter().enumerate() {
             // Points: the training label; groups: the group size.
             let detail = match g {
                 None => label(train, i),
@@ -240,9 +264,8 @@ fn top_k_csv(
             };
             let _ = writeln!(
                 out,
-                "{j},{},{i},{},{detail},{}",
+                "{j},{},{i},{score},{detail},{}",
                 rank + 1,
-                s.get(i, j),
                 label(test, j)
             );
         }
@@ -254,6 +277,10 @@ pub fn run_self_influence(a: &SelfInfluenceArgs) -> Result<()> {
     let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
     if ext != "npy" && ext != "csv" {
         bail!("--out {}: must end in .npy or .csv", a.out.display());
+    }
+    check_out_file(&a.out, "--out")?;
+    if a.data.n_test.is_some() {
+        eprintln!("warning: --n-test is ignored by self-influence (it scores training points)");
     }
     let p = prepare(&a.method, &a.data)?;
     let data = load_data(&a.data, p.summary.as_ref().map(|s| s.n_train))?;

@@ -250,3 +250,38 @@ pub fn check_summary_data(ckpt: &Path, summary: Option<&Summary>, args: &DataArg
     }
     Ok(())
 }
+
+/// Checks, before any expensive work, that `dir` can hold output files:
+/// creates it if needed and writes (then removes) a probe file. `flag` names
+/// the option in the error.
+pub fn check_out_dir(dir: &Path, flag: &str) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("{flag} {}: exists and is not a directory", dir.display());
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{flag} {}: cannot create the directory", dir.display()))?;
+    let probe = dir.join(format!(".wellspring-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("{flag} {}: the directory is not writable", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Checks, before any expensive work, that the file `path` can be written:
+/// not a directory, and its parent directory can hold files.
+pub fn check_out_file(path: &Path, flag: &str) -> Result<()> {
+    if path.is_dir() {
+        bail!(
+            "{flag} {}: is a directory, expected a file path",
+            path.display()
+        );
+    }
+    if path.file_name().is_none() {
+        bail!("{flag} {}: has no file name", path.display());
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    check_out_dir(dir, flag)
+}

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use wellspring_attrib::methods::{self, MethodOptions};
 use wellspring_attrib::{FittedAttributor, ModelSource, ProjectionSpec};
@@ -17,7 +17,7 @@ use wellspring_report::{BarChart, Cache, Cell, Report, Table, progress};
 
 use crate::DataArgs;
 use crate::ascii::{side_by_side, thumbnail};
-use crate::common::{Summary, device, load_data, summary_path, write_text};
+use crate::common::{Summary, check_out_dir, device, load_data, summary_path, write_text};
 
 /// The methods the quickstart compares (gradient methods with
 /// [`GRADIENT_PROJECTION`]).
@@ -74,6 +74,28 @@ struct MethodRun {
 
 pub fn run(a: &QuickstartArgs) -> Result<()> {
     let start = Instant::now();
+    // Everything that can be wrong with the arguments fails here, before training.
+    if a.n_test == 0 {
+        bail!("--n-test 0: need at least one test point to attribute");
+    }
+    if a.lds_subsets == 1 {
+        bail!("--lds-subsets 1: the LDS needs at least 2 retrained subsets (0 skips it)");
+    }
+    let names: Vec<String> = if a.methods.is_empty() {
+        QUICKSTART_METHODS.iter().map(|s| s.to_string()).collect()
+    } else {
+        a.methods.clone()
+    };
+    for name in &names {
+        methods::info(name).with_context(|| format!("--methods {name}"))?;
+    }
+    if a.show > a.n_test {
+        eprintln!(
+            "warning: --show {} exceeds --n-test {}; showing {}",
+            a.show, a.n_test, a.n_test
+        );
+    }
+    check_out_dir(&a.out, "--out")?;
     let device = device();
     let data = load_data(
         &DataArgs {
@@ -86,11 +108,7 @@ pub fn run(a: &QuickstartArgs) -> Result<()> {
         None,
     )?;
     let (train_set, full_test) = (&data.train, &data.test);
-    let test = crate::common::first(
-        full_test,
-        Some(a.n_test.min(full_test.len()).max(1)),
-        "--n-test",
-    )?;
+    let test = crate::common::first(full_test, Some(a.n_test), "--n-test")?;
 
     // 1. Train dattri's MNIST MLP (784-128-64-10, dropout 0.1).
     let cfg = TrainConfig::params()
@@ -150,11 +168,6 @@ pub fn run(a: &QuickstartArgs) -> Result<()> {
     let train_labels = train_set.labels_checked()?;
     let test_labels = test.labels_checked()?;
     let mut runs = Vec::new();
-    let names: Vec<String> = if a.methods.is_empty() {
-        QUICKSTART_METHODS.iter().map(|s| s.to_string()).collect()
-    } else {
-        a.methods.clone()
-    };
     for name in names {
         let name = name.as_str();
         let spin = progress::spinner(format!("attributing with {name}"));

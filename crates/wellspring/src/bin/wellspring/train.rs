@@ -3,17 +3,17 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use wellspring_models::{
-    EpochStats, Loss, Model, Optimizer, Schedule, TrainConfig, evaluate, train,
+    EpochStats, Loss, Model, Optimizer, Schedule, TrainConfig, evaluate, train_resumable,
 };
 use wellspring_report::progress;
 
 use crate::DataArgs;
 use crate::common::{
-    CheckpointEntry, Summary, check_summary_data, device, is_classification, load_data, load_model,
-    model_config, read_summary, summary_path, write_text,
+    CheckpointEntry, Summary, check_out_file, check_summary_data, device, is_classification,
+    load_data, load_model, model_config, read_summary, summary_path, write_text,
 };
 
 /// Arguments of `wellspring train`.
@@ -62,6 +62,7 @@ pub struct EvaluateArgs {
 
 pub fn run_train(a: &TrainArgs) -> Result<()> {
     let start = Instant::now();
+    check_out_file(&a.out, "--out")?;
     let device = device();
     let data = load_data(&a.data, None)?;
     let config = model_config(&a.model, &data.train)?;
@@ -98,9 +99,34 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
             s.epoch, s.train_loss, s.lr
         ));
     };
-    let out = train(model, &data.train, None, &cfg, &device, Some(&mut on_epoch))?;
+    // Per-epoch state next to the output: the same command after a kill
+    // resumes at the last finished epoch (bit-identical result).
+    let mut state = a.out.as_os_str().to_owned();
+    state.push(".state");
+    let out = train_resumable(
+        model,
+        &data.train,
+        None,
+        &cfg,
+        &device,
+        Some(&mut on_epoch),
+        std::path::Path::new(&state),
+        None,
+    )?
+    .expect("runs to the end without stop_after");
     bar.finish_and_clear();
     let eval = evaluate(&out.model, &data.test, &device)?;
+    if !eval.mean_loss.is_finite() {
+        bail!(
+            "training diverged: the test loss is {} on {} (lower --lr, now {}); nothing saved",
+            eval.mean_loss,
+            data.test.name(),
+            a.lr
+        );
+    }
+    for w in divergence_warnings(&out.history, eval.r2(), a.lr) {
+        eprintln!("warning: {w}");
+    }
     out.model
         .save(&a.out)
         .with_context(|| format!("saving {}", a.out.display()))?;
@@ -154,6 +180,33 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Signs that a finished run diverged without overflowing: the training loss
+/// rose from the first epoch to the last, or a regression model predicts
+/// worse than the test targets' mean (R² < 0; e.g. MSE 3.4e7 on Concrete at
+/// lr 0.1).
+pub fn divergence_warnings(history: &[EpochStats], r2: Option<f64>, lr: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Some(first), Some(last)) = (history.first(), history.last())
+        && history.len() > 1
+        && last.train_loss > first.train_loss
+    {
+        out.push(format!(
+            "the training loss rose from {:.4} (epoch {}) to {:.4} (epoch {}): training may \
+             have diverged; try a lower --lr than {lr}",
+            first.train_loss, first.epoch, last.train_loss, last.epoch
+        ));
+    }
+    if let Some(r2) = r2
+        && r2 < 0.0
+    {
+        out.push(format!(
+            "test R² is {r2:.3}: the model predicts worse than the mean target, so training \
+             probably diverged; try a lower --lr than {lr}"
+        ));
+    }
+    out
 }
 
 pub fn run_evaluate(a: &EvaluateArgs) -> Result<()> {

@@ -20,13 +20,16 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use wellspring_core::ScoreMatrix;
 use wellspring_core::npy::atomic_write;
 
 use crate::env::{format_utc, workspace_root};
+
+mod nonfinite;
 use crate::error::{ReportError, Result, check_name};
 
 /// Bumped whenever the cache layout or key encoding changes; part of every digest.
-pub const CACHE_FORMAT_VERSION: u32 = 1;
+pub const CACHE_FORMAT_VERSION: u32 = 2;
 
 /// Environment variable that overrides the default cache directory.
 pub const CACHE_ENV: &str = "WELLSPRING_CACHE";
@@ -66,9 +69,20 @@ impl CacheKey {
 
     /// Adds a named field. A value that cannot be encoded as JSON, or a name
     /// used twice, makes every use of the key fail with an error naming it.
+    /// Non-finite floats (which JSON writes as `null`, like a missing value)
+    /// are recorded with their position and kind, so `NaN`, `inf` and `None`
+    /// give different digests.
     pub fn field<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
         let name = name.into();
-        match serde_json::to_value(value) {
+        let encoded = serde_json::to_value(value).and_then(|v| {
+            let odd = nonfinite::non_finite_leaves(value)?;
+            Ok(if odd.is_empty() {
+                v
+            } else {
+                serde_json::json!({ "$value": v, "$non_finite": odd })
+            })
+        });
+        match encoded {
             Ok(v) => {
                 if self.fields.insert(name.clone(), v).is_some() && self.error.is_none() {
                     self.error = Some(format!("field {name:?} given twice"));
@@ -313,10 +327,45 @@ impl Cache {
         Ok(())
     }
 
+    /// Errors (as a rejection reason) unless the sidecar was written for `key`:
+    /// a digest collision, a hand-copied entry or a sidecar of another entry
+    /// must never be used in place of the requested result.
+    fn check_key(meta: &Meta, key: &CacheKey) -> std::result::Result<(), String> {
+        let json = key.canonical_json().map_err(|e| e.to_string())?;
+        let want: Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+        if meta.namespace != key.namespace() {
+            return Err(format!(
+                "sidecar is for namespace {:?}, not {:?}",
+                meta.namespace,
+                key.namespace()
+            ));
+        }
+        if meta.key != want {
+            let fields = |v: &Value| -> BTreeMap<String, Value> {
+                v.as_object()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default()
+            };
+            let (have, want) = (fields(&meta.key), fields(&want));
+            let differ: Vec<&String> = have
+                .keys()
+                .chain(want.keys())
+                .filter(|k| have.get(*k) != want.get(*k))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            return Err(format!(
+                "sidecar key differs from the requested key in field(s) {differ:?}"
+            ));
+        }
+        Ok(())
+    }
+
     /// The verified bytes of an entry, or `None` (after a warning if it was damaged).
-    fn load_bytes(&self, data: &Path) -> Option<Vec<u8>> {
+    fn load_bytes(&self, data: &Path, key: &CacheKey) -> Option<Vec<u8>> {
         let verified = Self::read_meta(data).and_then(|meta| {
             let Some(meta) = meta else { return Ok(None) };
+            Self::check_key(&meta, key)?;
             let bytes = std::fs::read(data).map_err(|e| format!("cannot read: {e}"))?;
             Self::check(&meta, bytes.len() as u64, &hex(&Sha256::digest(&bytes)))?;
             Ok(Some(bytes))
@@ -328,9 +377,10 @@ impl Cache {
     }
 
     /// The path of a verified file entry, or `None` (after a warning if damaged).
-    fn load_file(&self, data: &Path) -> Option<PathBuf> {
+    fn load_file(&self, data: &Path, key: &CacheKey) -> Option<PathBuf> {
         let verified = Self::read_meta(data).and_then(|meta| {
             let Some(meta) = meta else { return Ok(None) };
+            Self::check_key(&meta, key)?;
             let (len, sha) = hash_file(data).map_err(|e| format!("cannot read: {e}"))?;
             Self::check(&meta, len, &sha)?;
             Ok(Some(data.to_path_buf()))
@@ -363,7 +413,7 @@ impl Cache {
     /// Whether a verified entry exists for `key` (a damaged one is removed).
     pub fn contains(&self, key: &CacheKey, ext: &str) -> Result<bool> {
         let path = self.entry_path(key, ext)?;
-        Ok(self.load_file(&path).is_some())
+        Ok(self.load_file(&path, key).is_some())
     }
 
     /// Removes the entry for `key`, if any.
@@ -386,7 +436,7 @@ impl Cache {
         compute: impl FnOnce() -> std::result::Result<Vec<u8>, E>,
     ) -> std::result::Result<Vec<u8>, E> {
         let path = self.entry_path(key, "bin")?;
-        if let Some(bytes) = self.load_bytes(&path) {
+        if let Some(bytes) = self.load_bytes(&path, key) {
             return Ok(bytes);
         }
         let bytes = compute()?;
@@ -407,7 +457,7 @@ impl Cache {
         E: From<ReportError>,
     {
         let path = self.entry_path(key, "json")?;
-        if let Some(bytes) = self.load_bytes(&path) {
+        if let Some(bytes) = self.load_bytes(&path, key) {
             match serde_json::from_slice(&bytes) {
                 Ok(v) => return Ok(v),
                 Err(e) => self.reject(&path, format!("does not decode as the expected type: {e}")),
@@ -434,7 +484,7 @@ impl Cache {
         create: impl FnOnce(&Path) -> std::result::Result<(), E>,
     ) -> std::result::Result<PathBuf, E> {
         let path = self.entry_path(key, ext)?;
-        if let Some(p) = self.load_file(&path) {
+        if let Some(p) = self.load_file(&path, key) {
             return Ok(p);
         }
         let dir = path
@@ -468,6 +518,35 @@ impl Cache {
             E::from(e)
         })?;
         Ok(path)
+    }
+}
+
+impl Cache {
+    /// The cached attribution scores for `key`, or the result of `compute`
+    /// (stored as a checksummed `.npy` first), so a killed run that resumes
+    /// recomputes no finished score matrix. Put everything that produced the
+    /// scores in `key`: method and parameters, model and data fingerprints.
+    pub fn get_or_compute_scores<E: From<ReportError>>(
+        &self,
+        key: &CacheKey,
+        compute: impl FnOnce() -> std::result::Result<ScoreMatrix, E>,
+    ) -> std::result::Result<ScoreMatrix, E> {
+        let mut fresh = None;
+        let path = self.get_or_create_file(key, "npy", |tmp| -> std::result::Result<(), E> {
+            let scores = compute()?;
+            scores.save_npy(tmp).map_err(ReportError::from)?;
+            fresh = Some(scores);
+            Ok(())
+        })?;
+        match fresh {
+            Some(scores) => Ok(scores),
+            None => ScoreMatrix::load_npy(&path).map_err(|e| {
+                // Checksummed but not a score matrix (another writer's
+                // entry): remove it so the next call recomputes.
+                self.reject(&path, format!("not a score matrix: {e}"));
+                E::from(ReportError::from(e))
+            }),
+        }
     }
 }
 
