@@ -10,7 +10,7 @@
 //! A second group does the same for the zoo's SST-2 transformer classifier
 //! (issue F) over 1000 SST-2 training sentences (`WELLSPRING_DATA`; synthetic
 //! sentences of SST-2-like lengths without it): (a) batched forward + backward
-//! of the summed loss w.r.t. every parameter, in length-sorted batches of 256;
+//! of the summed loss w.r.t. every parameter, in length-sorted batches of 128;
 //! (b) the batch-of-one autodiff loop on the first 50 sentences (multiply by
 //! 20); (c) Kronecker-projected (k = 512) per-example gradients of every
 //! parameter. Targets: (c) ≤ 3 × (a), 20 × (b) ≥ 20 × (c).
@@ -201,7 +201,7 @@ fn bench_transformer(c: &mut Criterion) {
     let mut rows: Vec<usize> = (0..n).collect();
     rows.sort_by_key(|&i| (data.features().token_row(i).len(), i));
     let batches: Vec<_> = rows
-        .chunks(256)
+        .chunks(wellspring_grad::BUCKET_ROWS)
         .map(|b| {
             (
                 tracked.input_batch(&data, b, &ad).expect("inputs"),

@@ -61,7 +61,7 @@ pub use curvature::{
     KfacFactors, KfacLabels, KfacParams, LinearOperator, LossContext, MatrixOperator,
     explicit_gauss_newton, explicit_matrix,
 };
-pub use engine::{GradBlock, GradEngine, GradParams, Reduce, Rows};
+pub use engine::{BUCKET_ROWS, GradBlock, GradEngine, GradParams, Reduce, Rows};
 pub use error::{GradError, Result};
 pub use layout::{GradLayout, LayerSelection, LayerSlot};
 pub use output::{

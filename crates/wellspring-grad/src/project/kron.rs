@@ -351,14 +351,24 @@ impl KroneckerProjector {
                         &mut dh,
                         kd,
                     );
-                    // out_i = Σ_t Â_it ⊗ D̂_it.
+                    // out_i = Σ_t Â_it ⊗ D̂_it: rank 1 for flat inputs, a
+                    // `[k_a × t] · [t × k_δ]` GEMM over a sequence's tokens.
                     out.par_chunks_mut(k).enumerate().for_each(|(i, o)| {
                         let o = &mut o[layer.out_offset..layer.out_offset + ka * kd];
-                        for p in i * t..(i + 1) * t {
-                            let d = &dh[p * kd..(p + 1) * kd];
-                            for (r, &av) in ah[p * ka..(p + 1) * ka].iter().enumerate() {
+                        if t == 1 {
+                            let d = &dh[i * kd..(i + 1) * kd];
+                            for (r, &av) in ah[i * ka..(i + 1) * ka].iter().enumerate() {
                                 axpy(av, d, &mut o[r * kd..(r + 1) * kd]);
                             }
+                        } else {
+                            sgemm(
+                                1.0,
+                                View::rm(&ah[i * t * ka..(i + 1) * t * ka], t, ka, ka).t(),
+                                View::rm(&dh[i * t * kd..(i + 1) * t * kd], t, kd, kd),
+                                1.0,
+                                o,
+                                kd,
+                            );
                         }
                     });
                 }
@@ -435,22 +445,56 @@ impl KroneckerProjector {
                 }
                 (KronLayerKind::Embedding { dim, .. }, LayerCap::Tok(c)) => {
                     let (ka, kd) = (layer.k_a, layer.k_d);
-                    // out_i = Σ_t G_a[:, id_t] ⊗ (G_δ δ_it).
-                    out.par_chunks_mut(k).enumerate().for_each(|(i, o)| {
-                        let o = &mut o[layer.out_offset..layer.out_offset + ka * kd];
-                        let mut dh = vec![0.0f32; kd];
-                        for p in 0..c.len {
-                            let id = c.ids[i * c.len + p];
-                            let d = &c.delta[(i * c.len + p) * dim..(i * c.len + p + 1) * dim];
-                            for (r, v) in dh.iter_mut().enumerate() {
-                                *v = crate::kernels::dot(&layer.gd[r * dim..(r + 1) * dim], d)
-                                    as f32;
+                    let (len, rows) = (c.len, c.ids.len() / c.len.max(1));
+                    // D̂ = Δ G_δᵀ for every token, then
+                    // out_i = Σ_t G_a[:, id_t] ⊗ D̂_it = A_iᵀ D̂_i with A_i the
+                    // gathered `t × k_a` rows of G_a (stored `vocab × k_a`).
+                    let mut dh = vec![0.0f32; rows * len * kd];
+                    par_gemm_rows(
+                        &c.delta,
+                        rows * len,
+                        dim,
+                        View::rm(&layer.gd, kd, dim, dim).t(),
+                        &mut dh,
+                        kd,
+                    );
+                    out.par_chunks_mut(k).enumerate().for_each_init(
+                        Scratch::default,
+                        |s, (i, o)| {
+                            let o = &mut o[layer.out_offset..layer.out_offset + ka * kd];
+                            s.a.resize(len * ka, 0.0);
+                            for p in 0..len {
+                                let id = c.ids[i * len + p];
+                                s.a[p * ka..(p + 1) * ka]
+                                    .copy_from_slice(&layer.ga[id * ka..(id + 1) * ka]);
                             }
-                            for (r, &av) in layer.ga[id * ka..(id + 1) * ka].iter().enumerate() {
-                                axpy(av, &dh, &mut o[r * kd..(r + 1) * kd]);
-                            }
-                        }
-                    });
+                            sgemm(
+                                1.0,
+                                View::rm(&s.a, len, ka, ka).t(),
+                                View::rm(&dh[i * len * kd..(i + 1) * len * kd], len, kd, kd),
+                                1.0,
+                                o,
+                                kd,
+                            );
+                        },
+                    );
+                }
+                (KronLayerKind::Dense { len }, LayerCap::Ln(_)) => {
+                    // LayerNorm: the batch's γ/β gradients as one `rows × len`
+                    // matrix, then one GEMM with the `k × len` Gaussian.
+                    let rows = out.len() / k;
+                    let mut g = vec![0.0f32; rows * len];
+                    g.par_chunks_mut(len.max(1))
+                        .enumerate()
+                        .for_each_init(Scratch::default, |s, (i, row)| cap.write_row(i, row, s));
+                    par_gemm_rows(
+                        &g,
+                        rows,
+                        len,
+                        View::rm(&layer.ga, layer.k_a, len, len).t(),
+                        out,
+                        k,
+                    );
                 }
                 (KronLayerKind::Dense { len }, cap) => {
                     out.par_chunks_mut(k).enumerate().for_each_init(
