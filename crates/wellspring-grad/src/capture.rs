@@ -299,6 +299,9 @@ pub(crate) fn capture(
         tracker.finish()?;
         out
     };
+    // The probes' records now hold the only copies of the layer inputs, so
+    // the host copies below can take the buffers without copying them.
+    drop(x);
     if let Some(e) = hook.error {
         return Err(e);
     }

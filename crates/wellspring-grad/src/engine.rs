@@ -415,8 +415,12 @@ impl GradEngine {
             if self.bucket && matches!(data.features(), wellspring_core::Features::Tokens { .. }) {
                 return self.projected_bucketed(data, &idx, kron, f);
             }
+            // One output buffer for every batch (allocated before the first
+            // capture, so the captures' temporaries come and go above it).
+            let mut out = Vec::with_capacity(self.batch_size.min(idx.len()) * k);
             return self.for_each_batch(data, &idx, |start, batch, cap| {
-                let mut out = vec![0.0f32; batch.len() * k];
+                out.clear();
+                out.resize(batch.len() * k, 0.0);
                 kron.project_captured(&cap.layers, &mut out)?;
                 for b0 in (0..batch.len()).step_by(br) {
                     let r = br.min(batch.len() - b0);

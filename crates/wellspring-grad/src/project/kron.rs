@@ -353,14 +353,17 @@ impl KroneckerProjector {
                     );
                     // out_i = Σ_t Â_it ⊗ D̂_it: rank 1 for flat inputs, a
                     // `[k_a × t] · [t × k_δ]` GEMM over a sequence's tokens.
-                    out.par_chunks_mut(k).enumerate().for_each(|(i, o)| {
-                        let o = &mut o[layer.out_offset..layer.out_offset + ka * kd];
-                        if t == 1 {
+                    if t == 1 {
+                        out.par_chunks_mut(k).enumerate().for_each(|(i, o)| {
+                            let o = &mut o[layer.out_offset..layer.out_offset + ka * kd];
                             let d = &dh[i * kd..(i + 1) * kd];
                             for (r, &av) in ah[i * ka..(i + 1) * ka].iter().enumerate() {
                                 axpy(av, d, &mut o[r * kd..(r + 1) * kd]);
                             }
-                        } else {
+                        });
+                    } else {
+                        out.par_chunks_mut(k).enumerate().for_each(|(i, o)| {
+                            let o = &mut o[layer.out_offset..layer.out_offset + ka * kd];
                             sgemm(
                                 1.0,
                                 View::rm(&ah[i * t * ka..(i + 1) * t * ka], t, ka, ka).t(),
@@ -369,8 +372,8 @@ impl KroneckerProjector {
                                 o,
                                 kd,
                             );
-                        }
-                    });
+                        });
+                    }
                 }
                 (KronLayerKind::Conv { c_out, patch, bias }, LayerCap::Conv(c)) => {
                     let g = c.geom;

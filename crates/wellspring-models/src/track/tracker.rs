@@ -136,6 +136,15 @@ impl<'a> Tracker<'a> {
             return layer.forward(x);
         }
         let y = layer.forward(x.clone());
+        // Flat inputs keep their tensors (no reshape nodes in the graph).
+        if let (Ok(x2), Ok(y2)) = (same_rank::<D, 2>(x.clone()), same_rank::<D, 2>(y.clone())) {
+            let act = self.hook(
+                ParamLayerRef::Linear(layer),
+                &Input::Flat(x2),
+                Act::Flat(y2),
+            );
+            return same_rank::<2, D>(act.flat()).unwrap_or(y);
+        }
         if D < 2 {
             self.errors.push(ModelError::Params {
                 reason: format!(
@@ -147,15 +156,6 @@ impl<'a> Tracker<'a> {
         let out_dims = y.dims();
         let dims = x.dims();
         let b = dims[0];
-        if D == 2 {
-            let input = Input::Flat(x.reshape([b, dims[1]]));
-            let act = self.hook(
-                ParamLayerRef::Linear(layer),
-                &input,
-                Act::Flat(y.reshape([b, out_dims[1]])),
-            );
-            return act.flat().reshape(out_dims);
-        }
         let t: usize = dims[1..D - 1].iter().product();
         let input = Input::Seq(x.reshape([b, t, dims[D - 1]]));
         let act = self.hook(
@@ -210,14 +210,13 @@ impl<'a> Tracker<'a> {
         }
         let dims = x.dims();
         let (b, d) = (dims[0], dims[D - 1]);
-        if D == 2 {
-            let input = Input::Flat(x.reshape([b, d]));
+        if let (Ok(x2), Ok(y2)) = (same_rank::<D, 2>(x.clone()), same_rank::<D, 2>(y.clone())) {
             let act = self.hook(
                 ParamLayerRef::LayerNorm(layer),
-                &input,
-                Act::Flat(y.reshape([b, d])),
+                &Input::Flat(x2),
+                Act::Flat(y2),
             );
-            return act.flat().reshape(dims);
+            return same_rank::<2, D>(act.flat()).unwrap_or(y);
         }
         let t: usize = dims[1..D - 1].iter().product();
         let input = Input::Seq(x.reshape([b, t, d]));
@@ -266,5 +265,18 @@ impl<'a> Tracker<'a> {
     /// forward the caller runs itself, e.g. the zoo's training-mode paths).
     pub fn observe(&mut self, layer: ParamLayerRef<'_>, input: &Input, output: Act) -> Act {
         self.hook(layer, input, output)
+    }
+}
+
+/// `t` as a `Tensor<E>` when `D == E` (the same type), else `Err(t)`:
+/// lets the rank-generic layer methods hand flat tensors to the hook
+/// without reshape nodes.
+fn same_rank<const D: usize, const E: usize>(t: Tensor<D>) -> Result<Tensor<E>, Tensor<D>> {
+    let boxed: Box<dyn std::any::Any> = Box::new(t);
+    match boxed.downcast::<Tensor<E>>() {
+        Ok(e) => Ok(*e),
+        Err(b) => Err(*b
+            .downcast::<Tensor<D>>()
+            .expect("the box holds the tensor it was given")),
     }
 }
