@@ -9,7 +9,7 @@ use wellspring_report::{BarChart, Cell, Report, Table};
 use super::recipes::{Prepared, RECIPES, device, prepare};
 use super::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "baselines",
     paper: "issue A; GGDA Tables 1/5, FiMO Appendix D, dattri benchmark settings",
     description: "test accuracy / R² of every standard model on every dataset, at the settings later tables use",
@@ -48,11 +48,27 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             Metrics::Regression { r2, .. } => r2,
         };
         let n_params = prepared.model.n_params();
-        rows.push(Row { prepared, metric, value, train_value, n_params });
+        rows.push(Row {
+            prepared,
+            metric,
+            value,
+            train_value,
+            n_params,
+        });
     }
 
     let mut table = Table::new([
-        "recipe", "dataset", "model", "train", "test", "params", "metric", "value", "on train", "train time (s)", "setting",
+        "recipe",
+        "dataset",
+        "model",
+        "train",
+        "test",
+        "params",
+        "metric",
+        "value",
+        "on train",
+        "train time (s)",
+        "setting",
     ])
     .title("Test performance of the standard recipes");
     for r in &rows {
@@ -71,7 +87,8 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             Cell::text(r.metric),
             value,
             Cell::num(r.train_value, if r.metric == "R²" { 3 } else { 2 }),
-            p.train_seconds.map_or(Cell::text("cached"), |s| Cell::num(s, 1)),
+            p.train_seconds
+                .map_or(Cell::text("cached"), |s| Cell::num(s, 1)),
             Cell::text(p.recipe.origin),
         ]);
     }
@@ -84,7 +101,8 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .group("wellspring", acc.iter().map(|r| r.value))
         .group(
             "paper",
-            acc.iter().map(|r| r.prepared.recipe.paper.map_or(f64::NAN, |p| p.value)),
+            acc.iter()
+                .map(|r| r.prepared.recipe.paper.map_or(f64::NAN, |p| p.value)),
         );
 
     let mut report = Report::new(TARGET.name, "Baselines: test performance of every standard recipe")
@@ -123,4 +141,3 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .note("SST-2 uses an embedding-bag model instead of fine-tuned BERT, so its accuracy is not comparable with the paper's 92.9%.");
     Ok(report)
 }
-

@@ -10,7 +10,7 @@ use wellspring_report::{BarChart, Cell, Report, Table};
 
 use super::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "data-summary",
     paper: "dataset inventory (no paper)",
     description: "rows, input shape, classes, class balance and load time of every dataset found",
@@ -114,7 +114,11 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .iter()
         .filter(|f| f.train.n_classes().is_some_and(|c| c <= 10))
         .collect();
-    let n_cat = small.iter().filter_map(|f| f.train.n_classes()).max().unwrap_or(0);
+    let n_cat = small
+        .iter()
+        .filter_map(|f| f.train.n_classes())
+        .max()
+        .unwrap_or(0);
     let mut balance_plot = BarChart::new("Class balance of the training sets")
         .x_label("class")
         .y_label("fraction of training set")
@@ -164,7 +168,8 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         report = report.plot(format!("counts-{}", f.name.as_str()), chart);
     }
     if ctx.quick {
-        report = report.note("Quick mode: only the datasets embedded in the repository were considered.");
+        report = report
+            .note("Quick mode: only the datasets embedded in the repository were considered.");
     }
     if !missing.is_empty() {
         let list: Vec<&str> = missing.iter().map(|n| n.as_str()).collect();
@@ -198,21 +203,33 @@ mod tests {
             progress: Progress::hidden(),
         };
         let out = run_target("data-summary", &ctx).unwrap();
-        assert_eq!(out.written.markdown, dir.path().join("results/data-summary.md"));
-        assert_eq!(out.written.plots[0], dir.path().join("results/data-summary.svg"));
+        assert_eq!(
+            out.written.markdown,
+            dir.path().join("results/data-summary.md")
+        );
+        assert_eq!(
+            out.written.plots[0],
+            dir.path().join("results/data-summary.svg")
+        );
         assert!(out.written.plots.iter().all(|p| p.is_file()));
         let rec = ReportRecord::read(&out.written.json).unwrap();
         assert_eq!(rec.settings["run.seed"], serde_json::json!(3));
         assert_eq!(rec.settings["run.quick"], serde_json::json!(true));
         let md = std::fs::read_to_string(&out.written.markdown).unwrap();
-        assert!(md.contains("# Dataset inventory") && md.contains("## Environment"), "{md}");
+        assert!(
+            md.contains("# Dataset inventory") && md.contains("## Environment"),
+            "{md}"
+        );
         // The embedded datasets ship with the repository, so quick mode finds them.
         let rows = &rec.tables[0].rows;
         let names: Vec<String> = rows.iter().map(|r| r[0].value.render()).collect();
         for embedded in ["mnist", "concrete", "breast-cancer"] {
             assert!(names.iter().any(|n| n == embedded), "{names:?}");
         }
-        let mnist = rows.iter().find(|r| r[0].value.render() == "mnist").unwrap();
+        let mnist = rows
+            .iter()
+            .find(|r| r[0].value.render() == "mnist")
+            .unwrap();
         assert_eq!(mnist[1].value.render(), "60000");
         assert_eq!(mnist[2].value.render(), "10000");
         assert_eq!(mnist[4].value.render(), "10 classes");

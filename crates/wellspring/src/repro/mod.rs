@@ -33,46 +33,47 @@ pub struct Target {
     pub run: RunFn,
 }
 
-/// Declares the target modules and lists their `TARGET`s, in one place.
+/// Lists the targets' `TARGET`s (by module path), in one place.
 macro_rules! targets {
-    ($($module:ident),* $(,)?) => {
-        $(mod $module;)*
-        static TARGETS: &[Target] = &[$($module::TARGET),*];
+    ($($family:ident $(:: $module:ident)?),* $(,)?) => {
+        static TARGETS: &[Target] = &[$($family $(:: $module)? ::TARGET),*];
     };
 }
 
-// One line per target, in the order `--list` shows them.
+mod baselines;
+mod brittleness;
+mod data_summary;
+mod fimo;
+mod ggda;
+mod lds;
+pub mod recipes;
+mod sve;
+
+// One entry per target, in the order `--list` shows them.
 targets![
     data_summary,
     baselines,
-    sve_table3,
-    sve_table4,
-    sve_table5,
-    sve_table1,
-    sve_table2,
-    sve_fig7,
-    sve_fig1,
-    sve_fig2,
-    sve_fig3,
-    ggda_speed,
-    lds_bench,
-    ggda_table1,
-    ggda_pruning,
-    ggda_noisy,
-    ggda_retrain,
-    brittleness,
-    brittleness_lds,
-    brittleness_transfer,
-    fimo_fig2,
-    fimo_fig3,
+    sve::table3,
+    sve::table4,
+    sve::table5,
+    sve::table1,
+    sve::table2,
+    sve::fig7,
+    sve::fig1,
+    sve::fig2,
+    sve::fig3,
+    ggda::speed,
+    lds::mnist,
+    ggda::table1,
+    ggda::pruning,
+    ggda::noisy,
+    ggda::retrain,
+    brittleness::support,
+    brittleness::lds,
+    brittleness::transfer,
+    fimo::fig2,
+    fimo::fig3,
 ];
-
-mod brittleness_common;
-mod fimo_common;
-mod ggda_common;
-pub mod recipes;
-mod sve_exemplars;
-mod sve_select;
 
 /// Every registered target, in display order.
 ///

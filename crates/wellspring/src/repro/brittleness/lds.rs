@@ -4,10 +4,10 @@
 use wellspring_eval::{Lds, Output};
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use super::brittleness_common::{fail, score_all, setup, sizes, sparsify_top, support};
-use super::{ReproError, RunContext, Target};
+use super::common::{fail, score_all, setup, sizes, sparsify_top, support};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "brittleness-lds",
     paper: "Data brittleness paper (SSL features), Table 1",
     description: "LDS per method (ESVM/l2 on SimCLR and supervised features, TRAK, Grad-Cos, IF) beside removal-support AUC",
@@ -74,7 +74,9 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             // §5.1: the paper's LDS variant of its baseline keeps only the
             // top 5% of scores by magnitude per test point
             let sparse = sparsify_top(&sc.scores, 0.05);
-            let lds = truth.score(&sparse, Output::Margin).map_err(fail(t, "LDS"))?;
+            let lds = truth
+                .score(&sparse, Output::Margin)
+                .map_err(fail(t, "LDS"))?;
             table.push_row([
                 Cell::text(format!("sparsified: {} top 5%", sc.label)),
                 Cell::from(1usize),

@@ -6,10 +6,10 @@
 
 use wellspring_report::{Cell, LineChart, Report, Table};
 
-use super::fimo_common::{PAPER_FINDINGS, cases, describe, run_case, seed_group_sizes};
-use super::{ReproError, RunContext, Target};
+use super::common::{PAPER_FINDINGS, cases, describe, run_case, seed_group_sizes};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "fimo-fig3",
     paper: "FiMO further-training gold standard (Bae et al.), Figure 3",
     description: "maximum cosine similarity with the further-training gold standard vs number of seeds averaged, per method and dataset",
@@ -44,18 +44,15 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         for m in &r.methods {
             let mut row = vec![Cell::text(m.label)];
             for &s in &sizes {
-                row.push(
-                    m.report
-                        .by_seeds
-                        .iter()
-                        .find(|b| b.r == s)
-                        .map_or(Cell::text("—"), |b| {
-                            Cell::text(format!(
-                                "{:.3} ± {:.3} (epoch {})",
-                                b.summary.mean, b.summary.std_err, b.best_epoch
-                            ))
-                        }),
-                );
+                row.push(m.report.by_seeds.iter().find(|b| b.r == s).map_or(
+                    Cell::text("—"),
+                    |b| {
+                        Cell::text(format!(
+                            "{:.3} ± {:.3} (epoch {})",
+                            b.summary.mean, b.summary.std_err, b.best_epoch
+                        ))
+                    },
+                ));
             }
             table.push_row(row);
             chart = chart.series(
@@ -70,10 +67,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         report = report
             .setting(format!("case.{}", r.case.label), describe(&r))
             .table(table)
-            .plot(
-                r.case.recipe.split('-').next().unwrap_or("case"),
-                chart,
-            );
+            .plot(r.case.recipe.split('-').next().unwrap_or("case"), chart);
         for s in r.skipped {
             report = report.note(format!("{}: skipped {s}", r.case.label));
         }

@@ -6,12 +6,12 @@ use wellspring_core::Grouping;
 use wellspring_eval::{NoisyLabelDetection, Order};
 use wellspring_report::{Cell, Report, Table};
 
-use super::ggda_common::{
+use super::common::{
     INF_FISHER, INF_LISSA, QUICK_METHODS_NOTE, TRACIN, TRAK, attrib_err, eval_err, for_run, setup,
 };
-use super::{ReproError, RunContext, Target};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "ggda-noisy",
     paper: "Ley et al. 2024 (GGDA), Table 3",
     description: "noisy-label detection AUC and runtime vs group size 1/4/16/64/256 (MNIST MLP)",
@@ -177,9 +177,9 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
              CPU stand-in: the first 5000 MNIST digits with dattri's MLP trained 10 epochs.",
         );
     if ctx.quick {
-        report =
-            report.note("--quick: 1000 training / 100 test points, 6 epochs, group sizes 1, 16 and 64.").note(QUICK_METHODS_NOTE);
+        report = report
+            .note("--quick: 1000 training / 100 test points, 6 epochs, group sizes 1, 16 and 64.")
+            .note(QUICK_METHODS_NOTE);
     }
     Ok(report)
 }
-

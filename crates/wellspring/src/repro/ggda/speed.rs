@@ -18,10 +18,10 @@ use wellspring_core::{Grouping, ScoreMatrix};
 use wellspring_data::sample;
 use wellspring_report::{Cell, LineChart, Report, Table};
 
-use super::recipes::{device, load_data, recipe, train_cached};
-use super::{ReproError, RunContext, Target};
+use crate::repro::recipes::{device, load_data, recipe, train_cached};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "ggda-speed",
     paper: "Ley et al. 2024 (GGDA), §4–5, Table 3 runtimes",
     description: "group vs per-point attribution wall time for TracIn, IF (Fisher, LiSSA) and TRAK across groupers and group sizes (MNIST MLP)",

@@ -5,11 +5,11 @@
 
 use wellspring_report::{BarChart, Cell, Report, ScatterChart, Table};
 
-use super::sve_select::{FMNIST_CNN, Method, load_pair, mean_std, seeds, stand_in_note, quick_note};
-use super::sve_table4::{FRACTION, run_pair};
-use super::{ReproError, RunContext, Target};
+use super::select::{FMNIST_CNN, Method, load_pair, mean_std, quick_note, seeds, stand_in_note};
+use super::table4::{FRACTION, run_pair};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "sve-fig3",
     paper: "Mahmood, Yin & Khanna 2025 (SVE), Figure 3",
     description: "accuracy and time of Random (fixed/adaptive), CRAIG, GLISTER, GradMatch, RandE at 10% (Fashion-MNIST CNN)",
@@ -37,7 +37,13 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let full_acc = r.full_accuracy();
     let full_time = mean_std(&r.full.iter().map(|o| o.total_s).collect::<Vec<_>>()).0;
     let mut table = Table::new([
-        "method", "test accuracy (%)", "wall time (s)", "selection (s)", "train (s)", "time vs full data", "rounds",
+        "method",
+        "test accuracy (%)",
+        "wall time (s)",
+        "selection (s)",
+        "train (s)",
+        "time vs full data",
+        "rounds",
     ])
     .title(format!(
         "10% subsets, mean ± std over seeds; full data: {full_acc:.2}% in {full_time:.1} s"
@@ -45,7 +51,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let mut points = Vec::new();
     for m in METHODS {
         let runs = r.runs(m);
-        let v = |f: fn(&super::sve_select::Outcome) -> f64| runs.iter().map(f).collect::<Vec<_>>();
+        let v = |f: fn(&super::select::Outcome) -> f64| runs.iter().map(f).collect::<Vec<_>>();
         let t = mean_std(&v(|o| o.total_s)).0;
         points.push((m, t, mean_std(&v(|o| o.accuracy)).0));
         table.push_row([
@@ -75,24 +81,27 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             .y_label("test accuracy (%)"),
         |c, p| c.series(p.0.label(), [(p.1, p.2)]),
     );
-    let mut report = Report::new(TARGET.name, "SVE Figure 3: accuracy and time of selection strategies")
-        .paragraph(
-            "Every strategy trains the same initial model for E epochs of ⌈0.1n/B⌉ steps; the \
+    let mut report = Report::new(
+        TARGET.name,
+        "SVE Figure 3: accuracy and time of selection strategies",
+    )
+    .paragraph(
+        "Every strategy trains the same initial model for E epochs of ⌈0.1n/B⌉ steps; the \
              adaptive ones reselect every e epochs (Random (Fixed) keeps its first subset). Wall \
              time includes selection and the forward passes that feed it.",
-        )
-        .setting("pair", r.data.describe())
-        .setting("fraction", FRACTION)
-        .table(table)
-        .plot("accuracy-time", scatter)
-        .plot("accuracy", acc_chart)
-        .plot("time", time_chart)
-        .note(stand_in_note())
-        .note(
-            "The paper gives Figure 3 only as a plot (ResNet-18, CIFAR-10), so there are no paper \
+    )
+    .setting("pair", r.data.describe())
+    .setting("fraction", FRACTION)
+    .table(table)
+    .plot("accuracy-time", scatter)
+    .plot("accuracy", acc_chart)
+    .plot("time", time_chart)
+    .note(stand_in_note())
+    .note(
+        "The paper gives Figure 3 only as a plot (ResNet-18, CIFAR-10), so there are no paper \
              numbers beside ours; its claims: Random (Adaptive) is on par with CRAIG, GLISTER and \
              GradMatch at a fraction of their time, Random (Fixed) trails, RandE is best.",
-        );
+    );
     for m in METHODS {
         report = report.setting(format!("method.{}", m.label()), m.settings());
     }

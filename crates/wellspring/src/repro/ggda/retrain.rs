@@ -10,12 +10,12 @@ use wellspring_core::Grouping;
 use wellspring_eval::{Ranking, RemovalPoint, RetrainingScore};
 use wellspring_report::{BarChart, Cell, LineChart, Report, Table};
 
-use super::ggda_common::{
+use super::common::{
     GMethod, GRAD_DOT, INF_CG, INF_LISSA, TRACIN, TRAK, acc_mean, eval_err, for_run, setup,
 };
-use super::{ReproError, RunContext, Target};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "ggda-retrain",
     paper: "Ley et al. 2024 (GGDA), Figures 1-2",
     description: "retraining score (accuracy after removing the top 1/5/10/20%) per grouper, group size and method (MNIST MLP)",

@@ -14,10 +14,10 @@ use wellspring_data::sample;
 use wellspring_eval::{Lds, ModelRetrainer, Output};
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use super::recipes::{device, load_data, recipe, train_cached};
-use super::{ReproError, RunContext, Target};
+use crate::repro::recipes::{device, load_data, recipe, train_cached};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "lds-mnist",
     paper: "dattri benchmark (Deng et al. 2024), MNIST-10 LR / MLP; issue D head-to-head",
     description: "LDS, wall time and peak memory of every attribution method on dattri's MNIST setting (5000 x 500, LR and MLP)",

@@ -5,10 +5,10 @@
 
 use wellspring_report::{Cell, LineChart, Report, Table};
 
-use super::fimo_common::{PAPER_FINDINGS, cases, describe, run_case, seed_group_sizes};
-use super::{ReproError, RunContext, Target};
+use super::common::{PAPER_FINDINGS, cases, describe, run_case, seed_group_sizes};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "fimo-fig2",
     paper: "FiMO further-training gold standard (Bae et al.), Figure 2",
     description: "cosine similarity of Grad-Dot/Cos, CG, LiSSA(-H), Arnoldi, EK-FAC, DataInf, TRAK-1 with the further-training gold standard vs further-training epochs",
@@ -71,10 +71,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         report = report
             .setting(format!("case.{}", r.case.label), describe(&r))
             .table(table)
-            .plot(
-                r.case.recipe.split('-').next().unwrap_or("case"),
-                chart,
-            )
+            .plot(r.case.recipe.split('-').next().unwrap_or("case"), chart)
             .note(format!(
                 "{}: further training took {:.1} s (0 when cached).",
                 r.case.label, r.further_seconds

@@ -8,12 +8,12 @@ use wellspring_data::sample;
 use wellspring_eval::{ModelRetrainer, RetrainSpec, Retrainer};
 use wellspring_report::{Cell, Histogram, Report, Table};
 
-use super::recipes::device;
-use super::sve_exemplars::{
+use super::exemplars::{
     IF, RPS, Resolved, SveMethod, TRACIN, TRACIN_ALL, Trained, clean, datasets, resolve,
     stand_in_note,
 };
-use super::{ReproError, RunContext, Target};
+use crate::repro::recipes::device;
+use crate::repro::{ReproError, RunContext, Target};
 
 /// Share of the training set each subsampled model sees (Feldman & Zhang 2020).
 const SUBSET_SHARE: f64 = 0.7;
@@ -78,7 +78,7 @@ fn memorisation(ctx: &RunContext, t: &Trained, m: usize) -> Result<Vec<f32>, Rep
         .collect())
 }
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "sve-fig1",
     paper: "Mahmood, Yin & Khanna 2025 (SVE), Figure 1",
     description: "distribution (sparsity) of self-influence scores of last-layer vs all-layer methods",

@@ -4,10 +4,10 @@
 
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use super::sve_exemplars::{METHODS, Resolved, clean, datasets, exemplars, resolve, stand_in_note};
-use super::{ReproError, RunContext, Target};
+use super::exemplars::{METHODS, Resolved, clean, datasets, exemplars, resolve, stand_in_note};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "sve-table1",
     paper: "Mahmood, Yin & Khanna 2025 (SVE), Table 1",
     description: "exemplar counts |S_ex^{r,k}| (training points in the top-k of ≥ r test points) for PAE, Emb, TracIn, RPS, IF",

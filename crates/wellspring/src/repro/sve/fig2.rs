@@ -16,10 +16,10 @@ use wellspring_grad::{GradEngine, LayerSelection};
 use wellspring_models::{Model, ModelConfig, Optimizer, Schedule, TrainConfig, Trainer};
 use wellspring_report::{CacheKey, Cell, LineChart, Report, Table};
 
-use super::recipes::{data_fingerprint, device};
-use super::{ReproError, RunContext, Target};
+use crate::repro::recipes::{data_fingerprint, device};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "sve-fig2",
     paper: "Mahmood, Yin & Khanna 2025 (SVE), Figure 2",
     description: "share of last-layer per-example gradient entries with |g| > 0.001 over 500 training steps, by dataset, optimiser and model",

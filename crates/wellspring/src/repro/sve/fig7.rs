@@ -7,12 +7,12 @@
 use wellspring_data::{SuperclassMap, relabel};
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use super::recipes::recipe;
-use super::sve_exemplars::{METHODS, Resolved, SveMethod, resolve, split_for, train_on};
-use super::sve_table1::method_settings;
-use super::{ReproError, RunContext, Target};
+use super::exemplars::{METHODS, Resolved, SveMethod, resolve, split_for, train_on};
+use super::table1::method_settings;
+use crate::repro::recipes::recipe;
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "sve-fig7",
     paper: "Mahmood, Yin & Khanna 2025 (SVE), Figure 7",
     description: "identical class / identical subclass tests of PAE, Emb, TracIn, RPS, IF on binary superclass relabellings",

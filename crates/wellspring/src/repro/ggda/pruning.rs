@@ -2,11 +2,11 @@
 //! for MNIST: test accuracy after pruning 25 / 50 / 75% of the training set
 //! by TracIn and influence (Fisher, LiSSA) importances, DA vs GGDA.
 
-use super::ggda_common::{INF_FISHER, INF_LISSA, PruningSpec, TRACIN, pruning};
-use super::{ReproError, RunContext, Target};
+use super::common::{INF_FISHER, INF_LISSA, PruningSpec, TRACIN, pruning};
+use crate::repro::{ReproError, RunContext, Target};
 use wellspring_report::Report;
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "ggda-pruning",
     paper: "Ley et al. 2024 (GGDA), Table 2 / Table 7 (MNIST)",
     description: "MNIST MLP: accuracy after pruning 25/50/75% by DA vs GGDA importances",

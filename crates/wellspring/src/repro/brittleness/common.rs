@@ -19,8 +19,8 @@ use wellspring_data::sample;
 use wellspring_eval::{Brittleness, BrittlenessResult, ModelRetrainer, SimClr};
 use wellspring_models::{Model, ModelConfig, TrainConfig, evaluate};
 
-use super::recipes::{device, load_data, recipe, train_cached};
-use super::{ReproError, RunContext};
+use crate::repro::recipes::{device, load_data, recipe, train_cached};
+use crate::repro::{ReproError, RunContext};
 
 /// Seed and cache namespace shared by the three brittleness targets: they
 /// attribute the same model with the same methods and search the same

@@ -2,11 +2,11 @@
 //! pruning 25 / 50 / 75% of HELOC with logistic regression, TracIn and
 //! influence (Fisher, LiSSA), DA vs GGDA with groups of 256.
 
-use super::ggda_common::{INF_FISHER, INF_LISSA, PruningSpec, TRACIN, pruning};
-use super::{ReproError, RunContext, Target};
+use super::common::{INF_FISHER, INF_LISSA, PruningSpec, TRACIN, pruning};
+use crate::repro::{ReproError, RunContext, Target};
 use wellspring_report::Report;
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "ggda-table1",
     paper: "Ley et al. 2024 (GGDA), Table 1",
     description: "HELOC logistic regression: accuracy after pruning 25/50/75% by DA vs GGDA (groups of 256) importances",

@@ -19,8 +19,8 @@ use wellspring_eval::{
 };
 use wellspring_models::Schedule;
 
-use super::recipes::{device, load_data, recipe, train_cached};
-use super::{ReproError, RunContext};
+use crate::repro::recipes::{device, load_data, recipe, train_cached};
+use crate::repro::{ReproError, RunContext};
 
 /// One dataset + final model of FiMO's Figures 2–3 (appendix D), with the
 /// sizes of our (CPU-scaled) run.

@@ -6,13 +6,13 @@
 use wellspring_report::{BarChart, Cell, Report, Table};
 use wellspring_select::relative_error;
 
-use super::sve_select::{
+use super::select::{
     FMNIST_CNN, MNIST_MLP, Method, OPTDIGITS_MLP, Outcome, PairData, load_pair, mean_std, outcome,
-    seeds, stand_in_note, quick_note,
+    quick_note, seeds, stand_in_note,
 };
-use super::{ReproError, RunContext, Target};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "sve-table4",
     paper: "Mahmood, Yin & Khanna 2025 (SVE), Table 4",
     description: "relative error at 10% of Random, SGD, CRAIG, GradMatch, GLISTER, CREST, RandE vs full data; RandE's speedup over CREST",
@@ -36,19 +36,43 @@ const PAPER: [PaperRow; 3] = [
     (
         "CIFAR-10",
         "ResNet-20",
-        [(8.9, 0.6), (21.3, 8.0), (13.0, 5.1), (6.0, 0.1), (7.0, 0.1), (5.7, 0.2), (5.2, 0.3)],
+        [
+            (8.9, 0.6),
+            (21.3, 8.0),
+            (13.0, 5.1),
+            (6.0, 0.1),
+            (7.0, 0.1),
+            (5.7, 0.2),
+            (5.2, 0.3),
+        ],
         6.0,
     ),
     (
         "CIFAR-100",
         "ResNet-18",
-        [(8.2, 0.4), (36.5, 2.9), (17.2, 4.5), (12.7, 0.9), (27.6, 4.0), (10.3, 0.4), (5.6, 0.4)],
+        [
+            (8.2, 0.4),
+            (36.5, 2.9),
+            (17.2, 4.5),
+            (12.7, 0.9),
+            (27.6, 4.0),
+            (10.3, 0.4),
+            (5.6, 0.4),
+        ],
         3.0,
     ),
     (
         "TinyImageNet",
         "ResNet-50",
-        [(15.4, 0.6), (32.8, 2.1), (28.5, 0.6), (27.7, 0.2), (32.8, 2.1), (16.2, 0.4), (10.9, 0.4)],
+        [
+            (15.4, 0.6),
+            (32.8, 2.1),
+            (28.5, 0.6),
+            (27.7, 0.2),
+            (32.8, 2.1),
+            (16.2, 0.4),
+            (10.9, 0.4),
+        ],
         10.0,
     ),
 ];
@@ -146,9 +170,19 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let mut table = Table::new(header)
         .title("Relative error (%) vs full-data training, lower is better (mean ± std over seeds)");
     let mut acc = Table::new([
-        "pair", "method", "test accuracy (%)", "relative error (%)", "wall time (s)", "selection (s)", "train (s)", "steps", "rounds",
+        "pair",
+        "method",
+        "test accuracy (%)",
+        "relative error (%)",
+        "wall time (s)",
+        "selection (s)",
+        "train (s)",
+        "steps",
+        "rounds",
     ])
-    .title("Accuracy and wall time behind the table (means over seeds; wall time includes selection)");
+    .title(
+        "Accuracy and wall time behind the table (means over seeds; wall time includes selection)",
+    );
     let mut chart = BarChart::new("Relative error at 10% (lower is better)")
         .x_label("method")
         .y_label("relative error (%)")
@@ -160,7 +194,9 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             Cell::num(100.0 * FRACTION, 0),
         ];
         for (m, &(pm, ps)) in METHODS.iter().zip(&paper.2) {
-            row.push(Cell::mean_std_of(&r.relative_errors(*m), 1).vs_paper(Cell::mean_std(pm, ps, 1)));
+            row.push(
+                Cell::mean_std_of(&r.relative_errors(*m), 1).vs_paper(Cell::mean_std(pm, ps, 1)),
+            );
         }
         let speedup =
             r.mean_of(Method::Crest, |o| o.total_s) / r.mean_of(Method::RandE, |o| o.total_s);
@@ -168,12 +204,14 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         table.push_row(row);
         chart = chart.group(
             r.data.pair.name,
-            METHODS
-                .iter()
-                .map(|m| mean_std(&r.relative_errors(*m)).0),
+            METHODS.iter().map(|m| mean_std(&r.relative_errors(*m)).0),
         );
         for m in std::iter::once(Method::Full).chain(METHODS) {
-            let runs: &[Outcome] = if m == Method::Full { &r.full } else { r.runs(m) };
+            let runs: &[Outcome] = if m == Method::Full {
+                &r.full
+            } else {
+                r.runs(m)
+            };
             let mean = |f: fn(&Outcome) -> f64| mean_std(&runs.iter().map(f).collect::<Vec<_>>()).0;
             acc.push_row([
                 Cell::text(r.data.pair.name),
@@ -200,22 +238,25 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         |c, p| c.group(p.0, p.2.iter().map(|x| x.0)),
     );
 
-    let mut report = Report::new(TARGET.name, "SVE Table 4: relative error of data-selection methods at 10%")
-        .paragraph(
-            "Each method trains the same initial model for the same number of optimiser steps as \
+    let mut report = Report::new(
+        TARGET.name,
+        "SVE Table 4: relative error of data-selection methods at 10%",
+    )
+    .paragraph(
+        "Each method trains the same initial model for the same number of optimiser steps as \
              10% of the data for E epochs (E·⌈0.1n/B⌉ steps, cosine schedule over them); relative \
              error = 100·(acc_full − acc)/acc_full against full-data training for E epochs \
              (SVE Table 4, after CREST). Per-seed relative errors use the mean full-data \
              accuracy. RandE's speedup is CREST's total wall time (selection included) over \
              RandE's.",
-        )
-        .setting("fraction", FRACTION)
-        .setting("seeds", n_seeds as u64)
-        .setting("device", "flex (CPU)")
-        .table(table)
-        .table(acc)
-        .plot("relative-error", chart)
-        .plot("paper", paper_chart);
+    )
+    .setting("fraction", FRACTION)
+    .setting("seeds", n_seeds as u64)
+    .setting("device", "flex (CPU)")
+    .table(table)
+    .table(acc)
+    .plot("relative-error", chart)
+    .plot("paper", paper_chart);
     for r in &all {
         report = report.setting(format!("pair.{}", r.data.pair.name), r.data.describe());
     }

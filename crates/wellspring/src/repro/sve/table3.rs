@@ -4,12 +4,13 @@
 
 use wellspring_report::{Cell, LineChart, Report, Table};
 
-use super::sve_select::{
-    FMNIST_CNN, Method, Outcome, PairData, load_pair, mean_std, outcome, seeds, stand_in_note, quick_note,
+use super::select::{
+    FMNIST_CNN, Method, Outcome, PairData, load_pair, mean_std, outcome, quick_note, seeds,
+    stand_in_note,
 };
-use super::{ReproError, RunContext, Target};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "sve-table3",
     paper: "Mahmood, Yin & Khanna 2025 (SVE), Table 3",
     description: "Random vs CREST accuracy at subset sizes 1–20% (Fashion-MNIST CNN for CIFAR-100 ResNet-18)",
@@ -40,9 +41,10 @@ pub(super) struct Sweep {
 pub(super) fn sweep(ctx: &RunContext, other: Method, label: &str) -> Result<Sweep, ReproError> {
     let n_seeds = seeds(ctx);
     let data = load_pair(ctx, FMNIST_CNN, n_seeds)?;
-    let bar = ctx
-        .progress
-        .bar((n_seeds * (1 + 2 * SIZES.len())) as u64, format!("{label} runs"));
+    let bar = ctx.progress.bar(
+        (n_seeds * (1 + 2 * SIZES.len())) as u64,
+        format!("{label} runs"),
+    );
     let mut full = Vec::new();
     for s in 0..n_seeds {
         full.push(outcome(ctx, &data, Method::Full, 1.0, s)?);
@@ -118,8 +120,16 @@ pub(super) fn sweep_report(
             )),
         ]);
     }
-    let mut runs = Table::new(["size (%)", "seed", "CREST (%)", name, "full (%)", "points per epoch", "steps"])
-        .title("Every run");
+    let mut runs = Table::new([
+        "size (%)",
+        "seed",
+        "CREST (%)",
+        name,
+        "full (%)",
+        "points per epoch",
+        "steps",
+    ])
+    .title("Every run");
     for (i, (c, o)) in sw.by_size.iter().enumerate() {
         for s in 0..c.len() {
             runs.push_row([
@@ -153,25 +163,28 @@ pub(super) fn sweep_report(
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let sw = sweep(ctx, Method::Random, "sve-table3")?;
     let (table, runs, chart) = sweep_report(&sw, Method::Random, &PAPER_RANDOM, &PAPER_CHANGE);
-    let mut report = Report::new(TARGET.name, "SVE Table 3: Random vs CREST across subset sizes")
-        .paragraph(
-            "Random (Adaptive) draws a new uniform subset every e epochs; CREST selects \
+    let mut report = Report::new(
+        TARGET.name,
+        "SVE Table 3: Random vs CREST across subset sizes",
+    )
+    .paragraph(
+        "Random (Adaptive) draws a new uniform subset every e epochs; CREST selects \
              mini-batch coresets from random subsets and reselects when its quadratic loss model \
              is off by more than 10%. At size ρ both train E epochs of ⌈ρn/B⌉ steps from the same \
              initial model (same seed), so each pair of numbers costs the same number of \
              optimiser steps. % change = 100·(Random − CREST)/CREST.",
-        )
-        .setting("pair", sw.data.describe())
-        .setting("method.CREST", Method::Crest.settings())
-        .setting("method.Random", Method::Random.settings())
-        .table(table)
-        .table(runs)
-        .plot("accuracy", chart)
-        .note(stand_in_note())
-        .note(
-            "The paper's claim to check: Random beats CREST at small sizes (+43.5% at 1%) and is on \
+    )
+    .setting("pair", sw.data.describe())
+    .setting("method.CREST", Method::Crest.settings())
+    .setting("method.Random", Method::Random.settings())
+    .table(table)
+    .table(runs)
+    .plot("accuracy", chart)
+    .note(stand_in_note())
+    .note(
+        "The paper's claim to check: Random beats CREST at small sizes (+43.5% at 1%) and is on \
              par from 10% on.",
-        );
+    );
     if ctx.quick {
         report = report.note(quick_note(&[FMNIST_CNN]));
     }

@@ -4,11 +4,11 @@
 
 use wellspring_report::Report;
 
-use super::sve_select::{FMNIST_CNN, Method, quick_note, stand_in_note};
-use super::sve_table3::{sweep, sweep_report};
-use super::{ReproError, RunContext, Target};
+use super::select::{FMNIST_CNN, Method, quick_note, stand_in_note};
+use super::table3::{sweep, sweep_report};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "sve-table5",
     paper: "Mahmood, Yin & Khanna 2025 (SVE), Table 5",
     description: "RandE vs CREST accuracy at subset sizes 1–20% (Fashion-MNIST CNN for CIFAR-100 ResNet-18)",

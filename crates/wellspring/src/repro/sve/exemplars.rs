@@ -19,8 +19,8 @@ use wellspring_data::sample;
 use wellspring_models::{Model, ModelConfig, TrainConfig, evaluate, features, predict_logits};
 use wellspring_report::CacheKey;
 
-use super::recipes::{Recipe, data_fingerprint, device, load_data, recipe, train_cached};
-use super::{ReproError, RunContext};
+use crate::repro::recipes::{Recipe, data_fingerprint, device, load_data, recipe, train_cached};
+use crate::repro::{ReproError, RunContext};
 
 /// One attribution method of the SVE paper's comparisons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

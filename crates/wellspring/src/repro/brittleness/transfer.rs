@@ -5,11 +5,11 @@
 use wellspring_models::ModelConfig;
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use super::brittleness_common::{fail, score_all, setup, sizes, support, Sizes};
-use super::recipes::device;
-use super::{ReproError, RunContext, Target};
+use super::common::{Sizes, fail, score_all, setup, sizes, support};
+use crate::repro::recipes::device;
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "brittleness-transfer",
     paper: "Data brittleness paper (SSL features), Table 2",
     description: "removal-support AUC when scores from the MNIST MLP are checked on other architectures (LR, wide MLP, CNN)",

@@ -15,8 +15,8 @@ use wellspring_select::{
     train_with_selection,
 };
 
-use super::recipes::{data_fingerprint, device, recipe};
-use super::{ReproError, RunContext};
+use crate::repro::recipes::{data_fingerprint, device, recipe};
+use crate::repro::{ReproError, RunContext};
 
 /// Points on which each CREST check evaluates the true loss (CPU budget).
 pub(super) const CHECK_POINTS: usize = 512;

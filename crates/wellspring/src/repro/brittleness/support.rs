@@ -7,10 +7,10 @@
 use wellspring_eval::{BrittlenessResult, SupportCdf};
 use wellspring_report::{Cell, LineChart, Report, Table};
 
-use super::brittleness_common::{Sizes, scan_sizes, score_all, setup, sizes, support, support_scan};
-use super::{ReproError, RunContext, Target};
+use super::common::{Sizes, scan_sizes, score_all, setup, sizes, support, support_scan};
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "brittleness",
     paper: "Data brittleness paper (SSL features), Figures 2-3 and Table 2 (ResNet-9 row)",
     description: "removal and mislabel support CDFs / AUC by bisection for ESVM, l2 (supervised and SimCLR features), TRAK, Grad-Cos, IF",
@@ -78,9 +78,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .y_label("fraction of test points flipped");
     let labels: Vec<String> = scored.iter().map(|m| m.label.clone()).collect();
     let (mut rem_all, mut mis_all) = (Vec::new(), Vec::new());
-    let bar = ctx
-        .progress
-        .bar(scored.len() as u64, "brittleness methods");
+    let bar = ctx.progress.bar(scored.len() as u64, "brittleness methods");
     for m in &scored {
         let r = support(ctx, t, &m.scores, &retrainer, &sz, false)?;
         let l = support(ctx, t, &m.scores, &retrainer, &sz, true)?;
@@ -168,7 +166,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
 fn scan_table(
     ctx: &RunContext,
     t: &'static str,
-    methods: &[super::brittleness_common::Scored],
+    methods: &[super::common::Scored],
     bisection: &[BrittlenessResult],
     retrainer: &wellspring_eval::ModelRetrainer,
     sz: &Sizes,

@@ -6,15 +6,15 @@
 use wellspring_data::flip_labels;
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use super::recipes::recipe;
-use super::sve_exemplars::{
+use super::exemplars::{
     METHODS, Resolved, clean, counts, datasets, exemplars, resolve, split_for, stand_in_note,
     train_on,
 };
-use super::sve_table1::method_settings;
-use super::{ReproError, RunContext, Target};
+use super::table1::method_settings;
+use crate::repro::recipes::recipe;
+use crate::repro::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "sve-table2",
     paper: "Mahmood, Yin & Khanna 2025 (SVE), Table 2",
     description: "1% label-flip poisoning: share of exemplars (top-k of ≥ r test points) that are poisoned, per method",

@@ -17,8 +17,8 @@ use wellspring_eval::{ModelRetrainer, RemovalPoint};
 use wellspring_models::{Model, ModelConfig, TrainConfig};
 use wellspring_report::Cell;
 
-use super::recipes::{device, load_data, recipe, train_cached};
-use super::{ReproError, RunContext};
+use crate::repro::recipes::{device, load_data, recipe, train_cached};
+use crate::repro::{ReproError, RunContext};
 
 /// One attribution method as GGDA names it, with our registry settings.
 #[derive(Clone, Copy, Debug)]
