@@ -391,5 +391,9 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
         ("signed", "true (default) or false"),
         ("all_negatives", "false (default: same-class negatives) or true"),
     ],
+    needs_checkpoints: false,
+    ensemble_param: None,
+    layer_param: None,
+    default_projection: None,
     build,
 };

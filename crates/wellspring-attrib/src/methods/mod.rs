@@ -157,6 +157,19 @@ pub struct MethodInfo {
     pub uses_gradients: bool,
     /// Accepted `--param` keys with a short description each.
     pub params: &'static [(&'static str, &'static str)],
+    /// Whether it needs the training checkpoints of
+    /// [`crate::ModelSource::with_checkpoints`] (TracInCP).
+    pub needs_checkpoints: bool,
+    /// The parameter that sets how many models of
+    /// [`crate::ModelSource::with_ensemble`] it averages (TRAK's `models`),
+    /// if it takes an ensemble.
+    pub ensemble_param: Option<&'static str>,
+    /// The parameter that restricts its gradients to some layers, if any
+    /// (callers that want last-layer gradients set it to `head`).
+    pub layer_param: Option<&'static str>,
+    /// The gradient projection it uses when none is given (`None`: it does
+    /// not project, or does not use gradients).
+    pub default_projection: Option<ProjectionSpec>,
     /// Builds the method from its options.
     pub build: fn(&mut OptionReader<'_>) -> Result<Box<dyn DynAttributor>>,
 }
@@ -261,6 +274,33 @@ mod tests {
             e.contains("unknown attribution method") && e.contains("pae"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn capabilities_agree_with_the_params_and_the_builders() {
+        for m in list() {
+            for key in [m.ensemble_param, m.layer_param].into_iter().flatten() {
+                assert!(
+                    m.params.iter().any(|(k, _)| *k == key),
+                    "{}: capability parameter {key} is not an accepted param",
+                    m.name
+                );
+            }
+            if m.default_projection.is_some() {
+                assert!(
+                    m.uses_gradients,
+                    "{} projects but uses no gradients",
+                    m.name
+                );
+            }
+        }
+        let needs: Vec<&str> = list()
+            .iter()
+            .filter(|m| m.needs_checkpoints)
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(needs, ["tracin-cp"]);
+        assert_eq!(info("trak").unwrap().ensemble_param, Some("models"));
     }
 
     #[test]

@@ -386,5 +386,9 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
         ("tol", "refit tolerance on the gradient inf-norm (default 1e-8)"),
         ("max_iter", "refit iteration cap (default 10000)"),
     ],
+    needs_checkpoints: false,
+    ensemble_param: None,
+    layer_param: None,
+    default_projection: None,
     build,
 };

@@ -176,6 +176,10 @@ pub(crate) const FINAL: MethodInfo = MethodInfo {
     paper: "Pruthi et al. 2020 (TracIn), eq. 3 with one checkpoint; App. E-F",
     uses_gradients: true,
     params: &[("lr", "weight of the final model (default: training lr, else 1)")],
+    needs_checkpoints: false,
+    ensemble_param: None,
+    layer_param: None,
+    default_projection: Some(DEFAULT_PROJECTION),
     build: build_final,
 };
 
@@ -186,5 +190,9 @@ pub(crate) const CHECKPOINTS: MethodInfo = MethodInfo {
     paper: "Pruthi et al. 2020 (TracInCP), eq. 3; App. E-F",
     uses_gradients: true,
     params: &[],
+    needs_checkpoints: true,
+    ensemble_param: None,
+    layer_param: None,
+    default_projection: Some(DEFAULT_PROJECTION),
     build: build_cp,
 };

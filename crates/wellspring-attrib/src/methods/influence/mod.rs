@@ -725,6 +725,10 @@ pub(crate) const EXPLICIT: MethodInfo = MethodInfo {
     paper: PAPER,
     uses_gradients: true,
     params: &COMMON_PARAMS,
+    needs_checkpoints: false,
+    ensemble_param: None,
+    layer_param: None,
+    default_projection: Some(DEFAULT_PROJECTION),
     build: build_explicit,
 };
 
@@ -742,6 +746,10 @@ pub(crate) const CG: MethodInfo = MethodInfo {
         ("max-iter", "CG iterations per vector (default 100)"),
         ("tol", "relative residual to stop at (default 1e-6)"),
     ],
+    needs_checkpoints: false,
+    ensemble_param: None,
+    layer_param: None,
+    default_projection: Some(DEFAULT_PROJECTION),
     build: build_cg,
 };
 
@@ -761,6 +769,10 @@ pub(crate) const LISSA: MethodInfo = MethodInfo {
         ("scale", "scale s (default: twice the largest eigenvalue)"),
         ("batch", "minibatch of the curvature products (default 64)"),
     ],
+    needs_checkpoints: false,
+    ensemble_param: None,
+    layer_param: None,
+    default_projection: Some(DEFAULT_PROJECTION),
     build: build_lissa,
 };
 
@@ -778,6 +790,10 @@ pub(crate) const ARNOLDI: MethodInfo = MethodInfo {
         ("rank", "eigenpairs kept (default 100)"),
         ("iters", "Lanczos iterations (default 200)"),
     ],
+    needs_checkpoints: false,
+    ensemble_param: None,
+    layer_param: None,
+    default_projection: Some(DEFAULT_PROJECTION),
     build: build_arnoldi,
 };
 
@@ -796,5 +812,9 @@ pub(crate) const SKETCH: MethodInfo = MethodInfo {
         ("steps", "SGD steps (default 300)"),
         ("batch", "minibatch of each curvature product (default 64)"),
     ],
+    needs_checkpoints: false,
+    ensemble_param: None,
+    layer_param: None,
+    default_projection: Some(DEFAULT_PROJECTION),
     build: build_sketch,
 };

@@ -553,5 +553,9 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
             "batched (GGDA's batched Fisher, default) or points (K from per-point features)",
         ),
     ],
+    needs_checkpoints: false,
+    ensemble_param: Some("models"),
+    layer_param: None,
+    default_projection: Some(DEFAULT_TRAK_PROJECTION),
     build,
 };

@@ -309,11 +309,7 @@ pub(super) fn run_case(
             |m: &dyn DynAttributor| m.fit_dyn(&source, &train).and_then(|f| f.attribute(&test));
         let mut clock = Instant::now();
         let mut scores = fit_attribute(method.as_ref());
-        let diverged = matches!(
-            &scores,
-            Err(AttribError::Solver { solver, reason })
-                if solver == "if-lissa" && reason.contains("diverged")
-        );
+        let diverged = matches!(&scores, Err(AttribError::Diverged { .. }));
         if diverged {
             // FiMO App. D: the scale is the smallest of {10, 20, 50, 100, 200,
             // 500} for which LiSSA does not diverge (our default, twice the
