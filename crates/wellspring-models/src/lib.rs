@@ -4,8 +4,9 @@
 //! evaluation, checkpoints and safetensors import/export.
 //!
 //! - [`ModelConfig`] describes an architecture (LogReg, MLP, CNN, ResNet-9,
-//!   text bag, FiMO's tabular MLP); [`Model::new`] builds it with parameters
-//!   drawn from an explicit seed.
+//!   text bag, FiMO's tabular MLP); [`Arch`] names a family (`mlp`, `cnn`,
+//!   ...) and sizes it for a dataset; [`Model::new`] builds it with
+//!   parameters drawn from an explicit seed.
 //! - [`Net`] = `body: Vec<Layer>` + `head: Linear`; [`Net::forward_hooked`]
 //!   calls a [`ForwardHook`] at every parameter layer (what the gradient engine
 //!   uses to get per-example layer inputs and output gradients).
@@ -22,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+mod arch;
 mod batch;
 mod checkpoint;
 mod config;
@@ -34,6 +36,7 @@ mod net;
 mod safetensors;
 mod train;
 
+pub use arch::Arch;
 pub use batch::Target;
 pub use checkpoint::FORMAT_VERSION;
 pub use config::{InputKind, ModelConfig};

@@ -11,7 +11,7 @@ use serde::Serialize;
 use wellspring_core::{Dataset, Features, Split, Targets};
 use wellspring_data::{DatasetName, LoadOptions, load, sample};
 use wellspring_models::burn_types::Device;
-use wellspring_models::{Loss, Model, ModelConfig, Optimizer, Schedule, TrainConfig};
+use wellspring_models::{Arch, Loss, Model, ModelConfig, Optimizer, Schedule, TrainConfig};
 use wellspring_report::CacheKey;
 
 use super::{ReproError, RunContext};
@@ -23,21 +23,6 @@ pub struct PaperValue {
     pub value: f64,
     /// Where it comes from.
     pub source: &'static str,
-}
-
-/// Which architecture a recipe trains.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub enum Arch {
-    /// Logistic regression, `Linear(d, C)`.
-    LogReg,
-    /// MLP with the given hidden widths and dropout.
-    Mlp(&'static [usize], f64),
-    /// The MNIST-sized CNN (`ModelConfig::mnist_cnn`'s channels).
-    Cnn,
-    /// Embedding bag + MLP for token data.
-    TextBag,
-    /// FiMO Appendix D's 2 × 128 MLP.
-    FimoMlp,
 }
 
 /// One dataset + model + training setting.
@@ -102,7 +87,10 @@ pub const RECIPES: &[Recipe] = &[
         name: "mnist-mlp",
         dataset: DatasetName::Mnist,
         train_n: None,
-        arch: Arch::Mlp(&[128, 64], 0.1),
+        arch: Arch::Mlp {
+            hidden: &[128, 64],
+            dropout: 0.1,
+        },
         test_fraction: None,
         train: || sgd(3, 128, 0.1, 0.9, true),
         paper: None,
@@ -132,7 +120,10 @@ pub const RECIPES: &[Recipe] = &[
         name: "mnist5k-mlp",
         dataset: DatasetName::Mnist,
         train_n: Some(5000),
-        arch: Arch::Mlp(&[128, 64], 0.1),
+        arch: Arch::Mlp {
+            hidden: &[128, 64],
+            dropout: 0.1,
+        },
         test_fraction: None,
         train: || sgd(50, 64, 0.01, 0.9, false),
         paper: None,
@@ -142,7 +133,10 @@ pub const RECIPES: &[Recipe] = &[
         name: "fmnist-mlp",
         dataset: DatasetName::FashionMnist,
         train_n: None,
-        arch: Arch::Mlp(&[128, 64], 0.1),
+        arch: Arch::Mlp {
+            hidden: &[128, 64],
+            dropout: 0.1,
+        },
         test_fraction: None,
         train: || sgd(5, 128, 0.1, 0.9, true),
         paper: None,
@@ -172,7 +166,10 @@ pub const RECIPES: &[Recipe] = &[
         name: "optdigits-mlp",
         dataset: DatasetName::Optdigits,
         train_n: None,
-        arch: Arch::Mlp(&[128, 64], 0.0),
+        arch: Arch::Mlp {
+            hidden: &[128, 64],
+            dropout: 0.0,
+        },
         test_fraction: None,
         train: || sgd(30, 64, 0.05, 0.9, true),
         paper: None,
@@ -207,7 +204,10 @@ pub const RECIPES: &[Recipe] = &[
         name: "heloc-ann-s",
         dataset: DatasetName::Heloc,
         train_n: None,
-        arch: Arch::Mlp(&[50, 50], 0.0),
+        arch: Arch::Mlp {
+            hidden: &[50, 50],
+            dropout: 0.0,
+        },
         test_fraction: Some(0.2),
         train: || {
             let cfg = TrainConfig::params()
@@ -346,45 +346,10 @@ pub fn recipe(name: &str) -> Result<&'static Recipe, ReproError> {
 }
 
 impl Recipe {
-    /// The model configuration for a training set.
-    pub fn model_config(&self, train: &Dataset) -> ModelConfig {
-        let n_out = train.targets().output_dim();
-        match (self.arch, train.features()) {
-            (Arch::TextBag, Features::Tokens { vocab_size, .. }) => ModelConfig::TextBag {
-                vocab: *vocab_size,
-                dim: 64,
-                hidden: 64,
-                n_out,
-            },
-            (Arch::Cnn, Features::Dense { shape, .. }) if shape.len() == 3 => {
-                let mut cfg = ModelConfig::mnist_cnn();
-                if let ModelConfig::Cnn {
-                    in_channels,
-                    side,
-                    n_out: c,
-                    ..
-                } = &mut cfg
-                {
-                    *in_channels = shape[0];
-                    *side = shape[1];
-                    *c = n_out;
-                }
-                cfg
-            }
-            (arch, features) => {
-                let d_in = features.width();
-                match arch {
-                    Arch::LogReg => ModelConfig::LogReg { d_in, n_out },
-                    Arch::Mlp(hidden, dropout) => ModelConfig::Mlp {
-                        d_in,
-                        hidden: hidden.to_vec(),
-                        n_out,
-                        dropout,
-                    },
-                    _ => ModelConfig::FimoMlp { d_in, n_out },
-                }
-            }
-        }
+    /// The model configuration for a training set (errors when the
+    /// architecture does not fit the data).
+    pub fn model_config(&self, train: &Dataset) -> Result<ModelConfig, ReproError> {
+        Ok(self.arch.config_for(train)?)
     }
 
     /// The training settings: the full run, or in quick mode a short one
@@ -468,7 +433,7 @@ pub fn prepare(
     seed: u64,
 ) -> Result<Prepared, ReproError> {
     let split = load_data(ctx, recipe)?;
-    let config = recipe.model_config(&split.train);
+    let config = recipe.model_config(&split.train)?;
     let train_config = recipe.train_config(ctx.quick, seed);
     let (model, train_seconds) =
         train_cached(ctx, recipe.name, &split.train, &config, &train_config, seed)?;

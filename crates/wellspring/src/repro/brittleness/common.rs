@@ -131,7 +131,7 @@ pub(super) fn setup(
     let rec = recipe(recipe_name)?;
     let mut split = load_data(ctx, rec)?;
     split.train = sample::first_n(&split.train, s.n_train.min(split.train.len()))?;
-    let config = rec.model_config(&split.train);
+    let config = rec.model_config(&split.train)?;
     let seed = ctx.seed_for(&format!("{SHARED}.model"));
     let mut train_config = rec.train_config(ctx.quick, seed);
     train_config.epochs = s.epochs;

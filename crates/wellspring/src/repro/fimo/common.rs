@@ -236,7 +236,7 @@ pub(super) fn run_case(
 ) -> Result<CaseResult, ReproError> {
     let rec = recipe(case.recipe)?;
     let (train, test) = load_case(ctx, target, case)?;
-    let config = rec.model_config(&train);
+    let config = rec.model_config(&train)?;
     // one model shared by both figures: the seed names the recipe, not the target
     let seed = ctx.seed_for(&format!("fimo.{}.model", case.recipe));
     let mut train_config = rec.train_config(false, seed);

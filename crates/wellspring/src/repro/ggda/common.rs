@@ -157,7 +157,7 @@ pub(super) fn setup(
         split.train = noisy;
         flipped = f;
     }
-    let config = rec.model_config(&split.train);
+    let config = rec.model_config(&split.train)?;
     let seed = ctx.seed_for(&format!("{target}.model"));
     let mut train_config = rec.train_config(ctx.quick, seed);
     if let Some(e) = epochs {

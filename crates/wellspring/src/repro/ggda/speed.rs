@@ -101,7 +101,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let (n_train, n_test) = if ctx.quick { (600, 40) } else { (5000, 500) };
     split.train = sample::first_n(&split.train, n_train.min(split.train.len()))?;
     split.test = sample::first_n(&split.test, n_test.min(split.test.len()))?;
-    let config = rec.model_config(&split.train);
+    let config = rec.model_config(&split.train)?;
     let seed = ctx.seed_for("ggda-speed.model");
     let train_config = rec.train_config(ctx.quick, seed);
     let (model, _) = train_cached(

@@ -128,7 +128,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         split.train = sample::first_n(&split.train, n_train.min(split.train.len()))?;
         split.test = sample::first_n(&split.test, n_test.min(split.test.len()))?;
         let (train, test) = (&split.train, &split.test);
-        let config = rec.model_config(train);
+        let config = rec.model_config(train)?;
         let seed = ctx.seed_for("lds-mnist.model");
         let train_config = rec.train_config(ctx.quick, seed);
         let (model, _) = train_cached(ctx, mc.recipe, train, &config, &train_config, seed)?;

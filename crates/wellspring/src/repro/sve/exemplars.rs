@@ -234,7 +234,7 @@ pub(super) fn train_on(
 ) -> Result<Trained, ReproError> {
     let r = recipe(recipe_name)?;
     let seed = ctx.seed_for("sve-exemplars.model");
-    let config = r.model_config(&train);
+    let config = r.model_config(&train)?;
     let train_config = r.train_config(ctx.quick, seed);
     let (model, _) = train_cached(ctx, tag, &train, &config, &train_config, seed)?;
     let accuracy = 100.0

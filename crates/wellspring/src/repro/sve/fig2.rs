@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use wellspring_core::{Dataset, Features, derive_seed, derive_seed_str};
 use wellspring_data::{DatasetName, load, sample};
 use wellspring_grad::{GradEngine, LayerSelection};
-use wellspring_models::{Model, ModelConfig, Optimizer, Schedule, TrainConfig, Trainer};
+use wellspring_models::{Model, Optimizer, Schedule, TrainConfig, Trainer};
 use wellspring_report::{CacheKey, Cell, LineChart, Report, Table};
 
 use crate::repro::recipes::{data_fingerprint, device};
@@ -138,35 +138,24 @@ impl Arch {
         }
     }
 
-    /// The model for `[1, side, side]` images with `n_out` classes.
-    fn config(self, side: usize, n_out: usize) -> ModelConfig {
+    /// The architecture, sized per dataset by [`wellspring_models::Arch::config_for`].
+    fn arch(self) -> wellspring_models::Arch {
         match self {
-            Arch::LogReg => ModelConfig::LogReg {
-                d_in: side * side,
-                n_out,
-            },
-            Arch::Mlp => ModelConfig::Mlp {
-                d_in: side * side,
-                hidden: vec![128, 64],
-                n_out,
+            Arch::LogReg => wellspring_models::Arch::LogReg,
+            Arch::Mlp => wellspring_models::Arch::Mlp {
+                hidden: &[128, 64],
                 dropout: 0.0,
             },
-            Arch::Cnn => ModelConfig::Cnn {
-                in_channels: 1,
-                side,
-                channels: vec![16, 32],
-                fc: 64,
-                n_out,
-            },
+            Arch::Cnn => wellspring_models::Arch::Cnn,
         }
     }
 }
 
-/// One dataset, ready to train on: images `[1, side, side]` in `[0, 1]`.
+/// One dataset, ready to train on: images `[1, side, side]` in `[0, 1]`
+/// (the CNN's config checks the shape).
 struct Data {
     name: &'static str,
     train: Dataset,
-    side: usize,
 }
 
 fn load_data(ctx: &RunContext, s: &Setting) -> Result<(Vec<Data>, Vec<String>), ReproError> {
@@ -194,18 +183,6 @@ fn load_data(ctx: &RunContext, s: &Setting) -> Result<(Vec<Data>, Vec<String>), 
         {
             train = sample::first_n(&train, n)?;
         }
-        let side = match train.features() {
-            Features::Dense { shape, .. } if shape.len() == 3 => shape[1],
-            other => {
-                return Err(ReproError::Failed {
-                    target: TARGET.name,
-                    reason: format!(
-                        "{name}: expected [1, h, w] images, got features of width {}",
-                        other.width()
-                    ),
-                });
-            }
-        };
         if ds == DatasetName::Optdigits {
             // Block counts 0..=16 scaled to [0, 1] like the MNIST pixels.
             if let Features::Dense { values, shape } = train.features() {
@@ -216,7 +193,7 @@ fn load_data(ctx: &RunContext, s: &Setting) -> Result<(Vec<Data>, Vec<String>), 
                 train = train.with_features(f)?;
             }
         }
-        out.push(Data { name, train, side });
+        out.push(Data { name, train });
     }
     Ok((out, notes))
 }
@@ -269,7 +246,7 @@ fn run_one(
     arch: Arch,
     opt: Opt,
 ) -> Result<Curve, ReproError> {
-    let config = arch.config(d.side, d.train.targets().output_dim());
+    let config = arch.arch().config_for(&d.train)?;
     let seed = ctx.seed_for(&format!("sve-fig2.{}.{}", d.name, arch.label()));
     let cfg = TrainConfig::params()
         .epochs(1)

@@ -119,7 +119,7 @@ pub(super) fn load_pair(
         Some(n) if n < split.train.len() => sample::first_n(&split.train, n)?,
         _ => split.train,
     };
-    let config = recipe(pair.recipe)?.model_config(&train);
+    let config = recipe(pair.recipe)?.model_config(&train)?;
     let epochs = if ctx.quick {
         pair.epochs.1
     } else {
