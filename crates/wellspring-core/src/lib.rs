@@ -9,6 +9,8 @@
 //! - [`Grouping`]: a checked partition of the training set (group attribution);
 //! - [`seed`]: explicit `ChaCha8Rng` streams;
 //! - [`npy`]: `.npy` I/O and atomic writes;
+//! - [`linalg`]: `A Bᵀ` (GEMM) and dot products, one implementation for
+//!   every host-side crate; [`lbfgs`]: the workspace's L-BFGS;
 //! - [`CoreError`]: the error type.
 
 #![warn(missing_docs)]
@@ -16,6 +18,8 @@
 pub mod dataset;
 pub mod error;
 pub mod grouping;
+pub mod lbfgs;
+pub mod linalg;
 pub mod npy;
 pub mod score;
 pub mod seed;
