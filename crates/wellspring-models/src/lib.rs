@@ -13,7 +13,8 @@
 //! - [`Model::params_flat`] / [`Model::set_params_flat`] / [`Model::param_layers`]
 //!   give one canonical flat parameter vector.
 //! - [`TrainConfig`], [`Trainer`] (step/epoch level) and [`train`] train
-//!   deterministically; [`evaluate`], [`predict_logits`], [`features`] evaluate.
+//!   deterministically; [`SimClr`] trains a self-supervised encoder;
+//!   [`evaluate`], [`predict_logits`], [`features`] evaluate.
 //! - [`Model::save`] / [`Model::load`] write self-describing Burnpack
 //!   checkpoints; [`Model::export_safetensors`] / [`Model::import_safetensors`]
 //!   exchange weights with PyTorch.
@@ -34,6 +35,7 @@ mod layers;
 mod model;
 mod net;
 mod safetensors;
+pub mod ssl;
 mod train;
 
 pub use arch::Arch;
@@ -48,6 +50,7 @@ pub use layers::{
 };
 pub use model::Model;
 pub use net::{Act, ForwardHook, Input, LayerInput, Mode, Net, NoHook, Output};
+pub use ssl::{AugmentParams, ImageShape, SimClr, SimClrFit, nt_xent, ssl_features};
 pub use train::{
     Checkpoint, EpochStats, Loss, Optimizer, Schedule, TrainConfig, TrainOutput, TrainParams,
     Trainer, train,

@@ -16,8 +16,8 @@ use wellspring_attrib::{
 };
 use wellspring_core::{Dataset, ScoreMatrix};
 use wellspring_data::sample;
-use wellspring_eval::{Brittleness, BrittlenessResult, ModelRetrainer, SimClr};
-use wellspring_models::{Model, ModelConfig, TrainConfig, evaluate};
+use wellspring_eval::{Brittleness, BrittlenessResult, ModelRetrainer};
+use wellspring_models::{Model, ModelConfig, SimClr, TrainConfig, evaluate};
 
 use crate::repro::recipes::{device, load_data, recipe, train_cached};
 use crate::repro::{ReproError, RunContext};

@@ -4,7 +4,7 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::error::{EvalError, Result};
+use crate::error::{ModelError, Result};
 
 /// NT-Xent loss (SimCLR, Chen et al. 2020, eq. 1) of two views `z1`, `z2`
 /// (`[B, p]` projections; row `k` of each is the same image):
@@ -16,21 +16,21 @@ use crate::error::{EvalError, Result};
 pub fn nt_xent(z1: Tensor<2>, z2: Tensor<2>, temperature: f64) -> Result<Tensor<1>> {
     let [b, p] = z1.dims();
     if z2.dims() != [b, p] {
-        return Err(EvalError::invalid_param(
+        return Err(ModelError::config(
             "NT-Xent views",
             format!("{:?} and {:?}", z1.dims(), z2.dims()),
             "both views must have the same shape [batch, dim]",
         ));
     }
     if b < 2 {
-        return Err(EvalError::invalid_param(
+        return Err(ModelError::config(
             "NT-Xent batch size",
             b,
             "needs at least 2 images (each needs a negative)",
         ));
     }
     if !(temperature.is_finite() && temperature > 0.0) {
-        return Err(EvalError::invalid_param(
+        return Err(ModelError::config(
             "temperature",
             temperature,
             "must be finite and > 0",

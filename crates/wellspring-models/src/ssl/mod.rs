@@ -4,7 +4,7 @@
 //! (Chen et al. 2020) trained in-framework.
 //!
 //! Two seeded augmentations of every image ([`AugmentParams`]) go through an
-//! encoder from `wellspring-models` (MLP, CNN, ResNet-9 or FiMO MLP body)
+//! encoder of this crate (MLP, CNN, ResNet-9 or FiMO MLP body)
 //! and a 2-layer projection head `g(h) = W₂ ReLU(W₁ h)`; the [`nt_xent`] loss
 //! pulls the two views of an image together and pushes the other `2B − 2`
 //! views away; Adam updates everything. The encoder is returned as a
@@ -15,6 +15,8 @@
 //! The paper trains MoCo / SimCLR ResNet-18s for 800 epochs on CIFAR-10 with
 //! the Lightly library; ours is the CPU-sized stand-in (same objective as
 //! SimCLR, smaller encoder, fewer epochs, augmentations for small images).
+//! `wellspring_eval::CachedSimClr` stores trained encoders in the harness
+//! cache.
 
 mod augment;
 mod ntxent;
@@ -23,6 +25,8 @@ pub use augment::{AugmentParams, ImageShape};
 pub use ntxent::nt_xent;
 use ntxent::nt_xent_stacked;
 
+use crate::burn_types::Device;
+use crate::{Input, InputKind, Mode, Model, ModelConfig, Net, features};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -31,12 +35,8 @@ use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use wellspring_core::{ChaCha8Rng, Dataset, Features, Targets, derive_seed, derive_seed_str, rng};
-use wellspring_models::burn_types::Device;
-use wellspring_models::{Input, InputKind, Mode, Model, ModelConfig, Net, features};
-use wellspring_report::{Cache, CacheKey};
 
-use crate::error::{EvalError, Result};
-use crate::model::{HARNESS_FORMAT, data_fingerprint, model_err};
+use crate::error::{ModelError, Result};
 
 /// Encoder plus projection head, trained jointly.
 #[derive(Module, Debug)]
@@ -171,38 +171,30 @@ impl SimClr {
         self.encoder_config()?;
         self.augment.check()?;
         if self.proj_dim == 0 || self.proj_hidden == Some(0) {
-            return Err(EvalError::invalid_param(
-                "projection width",
-                0,
-                "must be ≥ 1",
-            ));
+            return Err(ModelError::config("projection width", 0, "must be ≥ 1"));
         }
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err(EvalError::invalid_param(
+            return Err(ModelError::config(
                 "temperature",
                 self.temperature,
                 "must be finite and > 0",
             ));
         }
         if self.epochs == 0 {
-            return Err(EvalError::invalid_param("epochs", 0, "must be ≥ 1"));
+            return Err(ModelError::config("epochs", 0, "must be ≥ 1"));
         }
         if self.batch_size < 2 {
-            return Err(EvalError::invalid_param(
+            return Err(ModelError::config(
                 "batch_size",
                 self.batch_size,
                 "must be ≥ 2 (NT-Xent needs negatives)",
             ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(EvalError::invalid_param(
-                "lr",
-                self.lr,
-                "must be finite and > 0",
-            ));
+            return Err(ModelError::config("lr", self.lr, "must be finite and > 0"));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(EvalError::invalid_param(
+            return Err(ModelError::config(
                 "weight_decay",
                 self.weight_decay,
                 "must be finite and ≥ 0",
@@ -223,7 +215,7 @@ impl SimClr {
             | ModelConfig::ResNet9 { n_out, .. }
             | ModelConfig::FimoMlp { n_out, .. } => *n_out = hidden,
             other => {
-                return Err(EvalError::invalid_param(
+                return Err(ModelError::config(
                     "SimCLR encoder",
                     other.name(),
                     "needs an image encoder with a body (Mlp with hidden layers, Cnn, ResNet9, \
@@ -231,7 +223,7 @@ impl SimClr {
                 ));
             }
         }
-        cfg.validate().map_err(model_err("SimCLR encoder config"))?;
+        cfg.validate()?;
         Ok(cfg)
     }
 
@@ -239,8 +231,7 @@ impl SimClr {
     pub fn initial_models(&self, device: &Device) -> Result<(Model, Model)> {
         let cfg = self.encoder_config()?;
         let hidden = cfg.n_out();
-        let enc = Model::new(cfg, derive_seed_str(self.seed, "encoder"), device)
-            .map_err(model_err("SimCLR encoder"))?;
+        let enc = Model::new(cfg, derive_seed_str(self.seed, "encoder"), device)?;
         let proj = Model::new(
             ModelConfig::LogReg {
                 d_in: hidden,
@@ -248,8 +239,7 @@ impl SimClr {
             },
             derive_seed_str(self.seed, "projection"),
             device,
-        )
-        .map_err(model_err("SimCLR projection"))?;
+        )?;
         Ok((enc, proj))
     }
 
@@ -284,13 +274,12 @@ impl SimClr {
                 let loss = nt_xent_stacked(z, chunk.len(), self.temperature);
                 let value: f32 = loss.clone().into_scalar();
                 if !value.is_finite() {
-                    return Err(EvalError::retrain(
-                        "SimCLR training",
-                        std::io::Error::other(format!(
-                            "NT-Xent is {value} at epoch {} step {step}; lower the learning rate",
+                    return Err(ModelError::Training {
+                        reason: format!(
+                            "SimCLR: NT-Xent is {value} at epoch {} step {step}; lower the learning rate",
                             epoch + 1
-                        )),
-                    ));
+                        ),
+                    });
                 }
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
                 net = optim.step(self.lr, net, grads);
@@ -315,47 +304,6 @@ impl SimClr {
             projection: Some(projection),
             history,
             from_cache: false,
-        })
-    }
-
-    /// [`SimClr::fit`], with the encoder stored in (or loaded from) `cache`
-    /// under a key of the data fingerprint, these settings, the device and the
-    /// crate version. A loaded fit has no projection.
-    pub fn fit_cached(&self, data: &Dataset, device: &Device, cache: &Cache) -> Result<SimClrFit> {
-        self.check()?;
-        let key = CacheKey::new("ssl-encoder")
-            .field("format", &HARNESS_FORMAT)
-            .field("version", env!("CARGO_PKG_VERSION"))
-            .field("data", &data_fingerprint(data))
-            .field("simclr", self)
-            .field("device", &format!("{device:?}"));
-        let history_key = key.clone().field("what", "history");
-        let mut fresh = None;
-        let path = cache.get_or_create_file(&key, "bpk", |tmp| -> Result<()> {
-            let fit = self.fit(data, device)?;
-            fit.encoder
-                .save(tmp)
-                .map_err(model_err("saving the SimCLR encoder"))?;
-            fresh = Some(fit);
-            Ok(())
-        })?;
-        if let Some(fit) = fresh {
-            let h = fit.history.clone();
-            cache.get_or_compute_json(&history_key, || Ok::<_, EvalError>(h))?;
-            return Ok(fit);
-        }
-        let encoder =
-            Model::load(&path, device).map_err(model_err("loading the SimCLR encoder"))?;
-        let history = if cache.contains(&history_key, "json")? {
-            cache.get_or_compute_json(&history_key, || Ok::<_, EvalError>(Vec::new()))?
-        } else {
-            Vec::new()
-        };
-        Ok(SimClrFit {
-            encoder,
-            projection: None,
-            history,
-            from_cache: true,
         })
     }
 
@@ -396,7 +344,7 @@ impl SimClr {
             count += chunk.len();
         }
         if count == 0 {
-            return Err(EvalError::invalid_param(
+            return Err(ModelError::config(
                 "contrastive loss data",
                 data.len(),
                 "needs at least 2 images",
@@ -425,7 +373,6 @@ pub fn ssl_features(encoder: &Model, data: &Dataset, device: &Device) -> Result<
     };
     let neutral = Dataset::new(data.name(), data.features().clone(), targets)?;
     features(encoder, &neutral, device)
-        .map_err(model_err(format!("SSL features of {}", data.name())))
 }
 
 /// The images of a dataset with their geometry and pixel statistics.
@@ -441,7 +388,7 @@ impl<'a> Images<'a> {
         let (values, ex_shape) = match data.features() {
             Features::Dense { values, shape } => (values.as_slice(), shape.as_slice()),
             Features::Tokens { .. } => {
-                return Err(EvalError::invalid_param(
+                return Err(ModelError::config(
                     format!("SimCLR data {}", data.name()),
                     "tokens",
                     "needs dense image features",
@@ -449,7 +396,7 @@ impl<'a> Images<'a> {
             }
         };
         if data.len() < 2 {
-            return Err(EvalError::invalid_param(
+            return Err(ModelError::config(
                 format!("SimCLR data {}", data.name()),
                 format!("{} images", data.len()),
                 "needs at least 2 images",
@@ -465,7 +412,7 @@ impl<'a> Images<'a> {
             InputKind::Tokens { .. } => false,
         };
         if !fits {
-            return Err(EvalError::invalid_param(
+            return Err(ModelError::config(
                 format!("SimCLR data {}", data.name()),
                 format!("images {}×{}×{}", shape.channels, shape.height, shape.width),
                 format!(

@@ -13,7 +13,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use wellspring_core::ChaCha8Rng;
 
-use crate::error::{EvalError, Result};
+use crate::error::{ModelError, Result};
 
 /// Image geometry `channels × height × width` (row-major, channel-first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ impl ImageShape {
                 height,
                 width,
             }),
-            _ => Err(EvalError::invalid_param(
+            _ => Err(ModelError::config(
                 "image shape",
                 format!("{shape:?}"),
                 "expected [c, h, w], [h, w], or a flat square image [s²] / [3·s²]",
@@ -175,7 +175,7 @@ impl AugmentParams {
 
     /// Errors on a value outside its range, naming it.
     pub fn check(&self) -> Result<()> {
-        let bad = |name: &str, v: String, why: &str| Err(EvalError::invalid_param(name, v, why));
+        let bad = |name: &str, v: String, why: &str| Err(ModelError::config(name, v, why));
         let (lo, hi) = self.crop_scale;
         if !(lo > 0.0 && lo <= hi && hi <= 1.0) {
             return bad(
