@@ -477,9 +477,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
         "damping-scale",
         "λ_l = scale · mean ‖g_l‖² / d_l (default 0.1); kronecker:k sketches each layer separately",
     )],
-    needs_checkpoints: false,
-    ensemble_param: None,
-    layer_param: None,
-    default_projection: Some(DEFAULT_PROJECTION),
+    caps: super::Capabilities::projected(DEFAULT_PROJECTION),
     build,
 };

@@ -218,10 +218,7 @@ pub(crate) const DOT: MethodInfo = MethodInfo {
     paper: "Hanawa et al. 2021; Mahmood, Yin & Khanna 2025 (SVE) §5.1",
     uses_gradients: false,
     params: PARAMS,
-    needs_checkpoints: false,
-    ensemble_param: None,
-    layer_param: None,
-    default_projection: None,
+    caps: super::Capabilities::NONE,
     build: |r| build_with(r, Similarity::Dot),
 };
 
@@ -232,10 +229,7 @@ pub(crate) const COSINE: MethodInfo = MethodInfo {
     paper: "Hanawa et al. 2021; Mahmood, Yin & Khanna 2025 (SVE) §5.1",
     uses_gradients: false,
     params: PARAMS,
-    needs_checkpoints: false,
-    ensemble_param: None,
-    layer_param: None,
-    default_projection: None,
+    caps: super::Capabilities::NONE,
     build: |r| build_with(r, Similarity::Cosine),
 };
 
@@ -246,9 +240,6 @@ pub(crate) const DISTANCE: MethodInfo = MethodInfo {
     paper: "Mahmood, Yin & Khanna 2025 (SVE) §5.1.1",
     uses_gradients: false,
     params: PARAMS,
-    needs_checkpoints: false,
-    ensemble_param: None,
-    layer_param: None,
-    default_projection: None,
+    caps: super::Capabilities::NONE,
     build: |r| build_with(r, Similarity::Distance),
 };

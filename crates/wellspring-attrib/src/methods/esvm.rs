@@ -391,9 +391,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
         ("signed", "true (default) or false"),
         ("all_negatives", "false (default: same-class negatives) or true"),
     ],
-    needs_checkpoints: false,
-    ensemble_param: None,
-    layer_param: None,
-    default_projection: None,
+    caps: super::Capabilities::NONE,
     build,
 };

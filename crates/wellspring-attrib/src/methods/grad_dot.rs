@@ -373,10 +373,7 @@ pub(crate) const DOT: MethodInfo = MethodInfo {
     paper: "FiMO (Bae et al. 2024) eq. 6; Charpiat et al. 2019",
     uses_gradients: true,
     params: &[],
-    needs_checkpoints: false,
-    ensemble_param: None,
-    layer_param: None,
-    default_projection: Some(DEFAULT_PROJECTION),
+    caps: super::Capabilities::projected(DEFAULT_PROJECTION),
     build: build_dot,
 };
 
@@ -387,9 +384,6 @@ pub(crate) const COSINE: MethodInfo = MethodInfo {
     paper: "FiMO (Bae et al. 2024) eq. 6; Charpiat et al. 2019",
     uses_gradients: true,
     params: &[],
-    needs_checkpoints: false,
-    ensemble_param: None,
-    layer_param: None,
-    default_projection: Some(DEFAULT_PROJECTION),
+    caps: super::Capabilities::projected(DEFAULT_PROJECTION),
     build: build_cos,
 };

@@ -212,9 +212,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
         ("class", "label (default) or predicted: the test class for the sign"),
         ("signed", "true (default) or false"),
     ],
-    needs_checkpoints: false,
-    ensemble_param: None,
-    layer_param: None,
-    default_projection: None,
+    caps: super::Capabilities::NONE,
     build,
 };

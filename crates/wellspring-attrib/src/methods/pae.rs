@@ -144,9 +144,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
     paper: "Mahmood, Yin & Khanna 2025 (SVE), Algorithm 1",
     uses_gradients: false,
     params: &[],
-    needs_checkpoints: false,
-    ensemble_param: None,
-    layer_param: None,
-    default_projection: None,
+    caps: super::Capabilities::NONE,
     build,
 };

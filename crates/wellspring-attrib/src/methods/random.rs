@@ -147,9 +147,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
     paper: "baseline",
     uses_gradients: false,
     params: &[("low", "lower bound (default -1)"), ("high", "upper bound (default 1)")],
-    needs_checkpoints: false,
-    ensemble_param: None,
-    layer_param: None,
-    default_projection: None,
+    caps: super::Capabilities::NONE,
     build,
 };

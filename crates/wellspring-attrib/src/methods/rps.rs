@@ -386,9 +386,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
         ("tol", "refit tolerance on the gradient inf-norm (default 1e-8)"),
         ("max_iter", "refit iteration cap (default 10000)"),
     ],
-    needs_checkpoints: false,
-    ensemble_param: None,
-    layer_param: None,
-    default_projection: None,
+    caps: super::Capabilities::NONE,
     build,
 };

@@ -553,9 +553,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
             "batched (GGDA's batched Fisher, default) or points (K from per-point features)",
         ),
     ],
-    needs_checkpoints: false,
-    ensemble_param: Some("models"),
-    layer_param: None,
-    default_projection: Some(DEFAULT_TRAK_PROJECTION),
+    caps: super::Capabilities::projected(DEFAULT_TRAK_PROJECTION).with_ensemble("models"),
     build,
 };
