@@ -6,7 +6,7 @@ use wellspring_data::DataError;
 use wellspring_models::{Metrics, evaluate};
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use super::recipes::{Prepared, RECIPES, device, prepare};
+use super::recipes::{Prepared, RECIPES, describe_train, device, prepare};
 use super::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -56,7 +56,10 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             n_params,
         });
     }
+    Ok(report(ctx, seed, &rows, &missing))
+}
 
+fn report(ctx: &RunContext, seed: u64, rows: &[Row], missing: &[&str]) -> Report {
     let mut table = Table::new([
         "recipe",
         "dataset",
@@ -71,7 +74,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         "setting",
     ])
     .title("Test performance of the standard recipes");
-    for r in &rows {
+    for r in rows {
         let p = &r.prepared;
         let mut value = Cell::num(r.value, if r.metric == "R²" { 3 } else { 2 });
         if let Some(paper) = p.recipe.paper {
@@ -116,10 +119,10 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .setting("device", "flex (CPU)")
         .table(table)
         .plot("accuracy", chart);
-    for r in &rows {
+    for r in rows {
         report = report.setting(
             format!("train.{}", r.prepared.recipe.name),
-            super::recipes::describe_train(&r.prepared.train_config),
+            describe_train(&r.prepared.train_config),
         );
     }
     if ctx.quick {
@@ -139,5 +142,5 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .note("CIFAR-10/100 are not available offline: the MNIST/Fashion-MNIST CNN recipes are the CPU stand-ins for the papers' CIFAR ResNets.")
         .note("Adult (UCI) stands in for FiMO's Folktables ACSIncome, which needs the ACS PUMS downloads.")
         .note("SST-2 uses an embedding-bag model instead of fine-tuned BERT, so its accuracy is not comparable with the paper's 92.9%.");
-    Ok(report)
+    report
 }

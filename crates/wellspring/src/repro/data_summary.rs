@@ -53,6 +53,14 @@ fn balance(d: &Dataset) -> Option<(f64, f64)> {
     Some((min, max))
 }
 
+/// Every dataset considered, by what loading it did.
+struct Inventory {
+    names: Vec<DatasetName>,
+    found: Vec<Found>,
+    missing: Vec<DatasetName>,
+    failed: Vec<(DatasetName, String)>,
+}
+
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let names: Vec<DatasetName> = DatasetName::ALL
         .iter()
@@ -60,6 +68,12 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .filter(|n| !ctx.quick || n.is_embedded())
         .collect();
     let dir = DataDir::resolve(ctx.data_dir.as_deref())?;
+    let inv = inventory(ctx, names);
+    Ok(report(ctx, &dir, &inv))
+}
+
+/// Loads every dataset of `names`, sorting them into found, missing and failed.
+fn inventory(ctx: &RunContext, names: Vec<DatasetName>) -> Inventory {
     let bar = ctx.progress.bar(names.len() as u64, "loading datasets");
     let mut found = Vec::new();
     let mut missing = Vec::new();
@@ -81,7 +95,16 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    Inventory {
+        names,
+        found,
+        missing,
+        failed,
+    }
+}
 
+/// The table of the datasets found and their class balance.
+fn found_table(found: &[Found]) -> Table {
     let mut table = Table::new([
         "dataset",
         "train",
@@ -93,7 +116,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         "load (s)",
     ])
     .title("Datasets found");
-    for f in &found {
+    for f in found {
         let (lo, hi) = balance(&f.train).map_or((Cell::empty(), Cell::empty()), |(lo, hi)| {
             (Cell::num(lo, 3), Cell::num(hi, 3))
         });
@@ -109,6 +132,12 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         ]);
     }
 
+    table
+}
+
+fn report(ctx: &RunContext, dir: &DataDir, inv: &Inventory) -> Report {
+    let (names, found, missing, failed) = (&inv.names, &inv.found, &inv.missing, &inv.failed);
+    let table = found_table(found);
     // Class fractions rather than counts, so datasets of any size share an axis.
     let small: Vec<&Found> = found
         .iter()
@@ -148,7 +177,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .table(table)
         .plot("class-balance", balance_plot);
 
-    for f in &found {
+    for f in found {
         let (Some(train), Some(test)) = (f.train.class_counts(), f.test.class_counts()) else {
             continue;
         };
@@ -179,10 +208,10 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             list.join(", ")
         ));
     }
-    for (name, e) in &failed {
+    for (name, e) in failed {
         report = report.note(format!("{name} failed to load: {e}"));
     }
-    Ok(report)
+    report
 }
 
 #[cfg(test)]

@@ -11,15 +11,14 @@ use std::time::Instant;
 use wellspring_attrib::methods::esvm::EsvmParams;
 use wellspring_attrib::methods::l2::L2Params;
 use wellspring_attrib::methods::trak::{EnsembleParams, train_ensemble};
-use wellspring_attrib::{
-    Attributor, FeatureSpace, FittedAttributor, MethodOptions, ModelSource, by_name,
-};
+use wellspring_attrib::{Attributor, FeatureSpace, FittedAttributor, ModelSource};
 use wellspring_core::{Dataset, ScoreMatrix};
 use wellspring_data::sample;
 use wellspring_eval::{Brittleness, BrittlenessResult, ModelRetrainer};
 use wellspring_models::{Model, ModelConfig, SimClr, TrainConfig, evaluate};
 
-use crate::repro::recipes::{device, load_data, recipe, train_cached};
+use crate::repro::method::MethodSpec;
+use crate::repro::recipes::{MNIST5K_MLP, device, load_data, train_cached};
 use crate::repro::{ReproError, RunContext};
 
 /// Seed and cache namespace shared by the three brittleness targets: they
@@ -120,15 +119,11 @@ fn balanced(test: &Dataset, per_class: usize, ok: &[bool]) -> Result<Dataset, Re
     Ok(test.select(&idx)?)
 }
 
-/// Trains (cached) `recipe_name`'s architecture on the first `n_train` MNIST
-/// digits for `epochs` epochs.
-pub(super) fn setup(
-    ctx: &RunContext,
-    target: &'static str,
-    recipe_name: &str,
-    s: &Sizes,
-) -> Result<Setup, ReproError> {
-    let rec = recipe(recipe_name)?;
+/// Trains (cached) the MNIST MLP (dattri's 784-128-64-10, recipe
+/// `mnist5k-mlp`) on the first `n_train` digits for `epochs` epochs; the
+/// three targets share it.
+pub(super) fn setup(ctx: &RunContext, s: &Sizes) -> Result<Setup, ReproError> {
+    let rec = &MNIST5K_MLP;
     let mut split = load_data(ctx, rec)?;
     split.train = sample::first_n(&split.train, s.n_train.min(split.train.len()))?;
     let config = rec.model_config(&split.train)?;
@@ -140,13 +135,13 @@ pub(super) fn setup(
     train_config.lr = 0.05;
     let (model, _) = train_cached(
         ctx,
-        &format!("{SHARED}-{recipe_name}"),
+        &format!("{SHARED}-{}", rec.name),
         &split.train,
         &config,
         &train_config,
         seed,
     )?;
-    let eval = evaluate(&model, &split.test, &device()).map_err(fail(target, "evaluate"))?;
+    let eval = evaluate(&model, &split.test, &device())?;
     let correct = eval.correct().unwrap_or(&[]).to_vec();
     let test = balanced(&split.test, s.per_class, &correct)?;
     Ok(Setup {
@@ -161,182 +156,216 @@ pub(super) fn setup(
 
 impl Setup {
     /// The retraining harness of the support checks (cached).
-    pub fn retrainer(
-        &self,
-        ctx: &RunContext,
-        target: &'static str,
-    ) -> Result<ModelRetrainer, ReproError> {
+    pub fn retrainer(&self, ctx: &RunContext) -> Result<ModelRetrainer, ReproError> {
         Ok(ModelRetrainer::new(
             &self.train,
             &self.test,
             self.config.clone(),
             self.train_config.clone(),
             &device(),
-        )
-        .map_err(fail(target, "retrainer"))?
+        )?
         .with_cache(ctx.cache.clone())
         .with_progress(ctx.progress.clone()))
     }
 }
 
-/// Maps any displayable error to the target's failure.
-pub(super) fn fail<E: std::fmt::Display>(
-    target: &'static str,
-    what: &'static str,
-) -> impl Fn(E) -> ReproError {
-    move |e| ReproError::Failed {
-        target,
-        reason: format!("{what}: {e}"),
-    }
+/// The paper's methods, in the tables' order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Method {
+    /// ESVM on the attributed model's penultimate features.
+    EsvmSupervised,
+    /// ℓ2 distance of the penultimate features.
+    L2Supervised,
+    /// ESVM on SimCLR features (the paper's baseline).
+    EsvmSsl,
+    /// ℓ2 distance of SimCLR features.
+    L2Ssl,
+    /// TRAK over an ensemble of models.
+    Trak,
+    /// Cosine of loss gradients.
+    GradCos,
+    /// Influence function by conjugate gradient.
+    If,
 }
+
+/// Grad-Cos (Kronecker-512 loss gradients).
+const GRAD_COS: MethodSpec = MethodSpec::new("Grad-Cos", "grad-cos");
+/// IF: conjugate gradient on the damped Gauss-Newton (explicit inversion is
+/// only for tiny models).
+const IF_CG: MethodSpec = MethodSpec::new("IF (if-cg)", "if-cg");
+/// TRAK, ensembled over `Sizes::trak_models` models.
+const TRAK: MethodSpec = MethodSpec::new("TRAK", "trak");
 
 /// One method's scores and the seconds they took.
 pub(super) struct Scored {
     /// Row label.
     pub label: String,
+    /// Which method.
+    pub method: Method,
+    /// Models the scores come from (TRAK's ensemble; 1 otherwise).
+    pub models: usize,
     /// `n_train × n_test`.
     pub scores: ScoreMatrix,
     /// Seconds of fit + attribute (plus SimCLR / ensemble training where used).
     pub seconds: f64,
 }
 
+/// `scores` as a row, timed from `t` plus `extra` seconds.
+fn scored(
+    label: impl Into<String>,
+    method: Method,
+    models: usize,
+    (t, extra): (Instant, f64),
+    scores: Result<ScoreMatrix, impl Into<ReproError>>,
+) -> Result<Scored, ReproError> {
+    let scores = scores.map_err(Into::into)?;
+    Ok(Scored {
+        label: label.into(),
+        method,
+        models,
+        scores,
+        seconds: t.elapsed().as_secs_f64() + extra,
+    })
+}
+
 /// The paper's methods on `s`: ESVM and l2 on the supervised penultimate
 /// features and on SimCLR features, TRAK (M models), Grad-Cos and IF.
 pub(super) fn score_all(
     ctx: &RunContext,
-    target: &'static str,
     s: &Setup,
     sz: &Sizes,
 ) -> Result<Vec<Scored>, ReproError> {
-    let seed = ctx.seed_for(&format!("{SHARED}.method"));
     let source =
         ModelSource::new(s.model.clone(), device()).with_train_config(s.train_config.clone());
+    let mut out = feature_methods(ctx, s, sz, &source)?;
+    out.extend(gradient_methods(ctx, s, sz, &source)?);
+    Ok(out)
+}
+
+/// ESVM and l2 on the supervised penultimate features, then on SimCLR
+/// features (the paper's main claim: self-supervised beat supervised).
+fn feature_methods(
+    ctx: &RunContext,
+    s: &Setup,
+    sz: &Sizes,
+    source: &ModelSource,
+) -> Result<Vec<Scored>, ReproError> {
     let mut out = Vec::new();
-    let push = |out: &mut Vec<Scored>,
-                label: String,
-                t: Instant,
-                extra: f64,
-                r: wellspring_attrib::Result<ScoreMatrix>|
-     -> Result<(), ReproError> {
-        let scores = r.map_err(|e| ReproError::Failed {
-            target,
-            reason: format!("{label}: {e}"),
-        })?;
-        out.push(Scored {
-            label,
-            scores,
-            seconds: t.elapsed().as_secs_f64() + extra,
-        });
-        Ok(())
-    };
-    // supervised penultimate features
     let t = Instant::now();
-    push(
-        &mut out,
-        "ESVM (supervised features)".into(),
-        t,
-        0.0,
+    out.push(scored(
+        "ESVM (supervised features)",
+        Method::EsvmSupervised,
+        1,
+        (t, 0.0),
         EsvmParams::new()
-            .fit(&source, &s.train)
+            .fit(source, &s.train)
             .and_then(|f| f.attribute(&s.test)),
-    )?;
+    )?);
     let t = Instant::now();
-    push(
-        &mut out,
-        "l2 (supervised features)".into(),
-        t,
-        0.0,
+    out.push(scored(
+        "l2 (supervised features)",
+        Method::L2Supervised,
+        1,
+        (t, 0.0),
         L2Params::new()
-            .fit(&source, &s.train)
+            .fit(source, &s.train)
             .and_then(|f| f.attribute(&s.test)),
-    )?;
-    // SimCLR features (the paper's main claim: self-supervised beat supervised)
+    )?);
     let t = Instant::now();
     let ssl = SimClr::params(s.config.clone())
         .epochs(sz.ssl_epochs)
         .seed(ctx.seed_for(&format!("{SHARED}.simclr")))
-        .fit(&s.train, &device())
-        .map_err(fail(target, "SimCLR"))?;
+        .fit(&s.train, &device())?;
     let ssl_s = t.elapsed().as_secs_f64();
     let space = FeatureSpace::Encoder(Box::new(ssl.encoder.clone()));
     let t = Instant::now();
-    push(
-        &mut out,
-        "ESVM (SimCLR features)".into(),
-        t,
-        ssl_s,
+    out.push(scored(
+        "ESVM (SimCLR features)",
+        Method::EsvmSsl,
+        1,
+        (t, ssl_s),
         EsvmParams::new()
             .features(space.clone())
-            .fit(&source, &s.train)
+            .fit(source, &s.train)
             .and_then(|f| f.attribute(&s.test)),
-    )?;
+    )?);
     let t = Instant::now();
-    push(
-        &mut out,
-        "l2 (SimCLR features)".into(),
-        t,
-        ssl_s,
+    out.push(scored(
+        "l2 (SimCLR features)",
+        Method::L2Ssl,
+        1,
+        (t, ssl_s),
         L2Params::new()
             .features(space)
-            .fit(&source, &s.train)
+            .fit(source, &s.train)
             .and_then(|f| f.attribute(&s.test)),
-    )?;
-    // TRAK with an ensemble
+    )?);
+    Ok(out)
+}
+
+/// TRAK with an ensemble, Grad-Cos and IF, through the registry.
+fn gradient_methods(
+    ctx: &RunContext,
+    s: &Setup,
+    sz: &Sizes,
+    source: &ModelSource,
+) -> Result<Vec<Scored>, ReproError> {
+    let seed = ctx.seed_for(&format!("{SHARED}.method"));
+    let run = |m: &MethodSpec, src: &ModelSource, opts| {
+        m.build(&opts)?
+            .fit_dyn(src, &s.train)
+            .and_then(|f| f.attribute(&s.test))
+            .map_err(ReproError::from)
+    };
+    let mut out = Vec::new();
     let t = Instant::now();
     let members = train_ensemble(
-        &source,
+        source,
         &s.train,
         &EnsembleParams::new(sz.trak_models).seed(ctx.seed_for(&format!("{SHARED}.trak"))),
         Some(&ctx.cache),
-    )
-    .map_err(fail(target, "TRAK ensemble"))?;
+    )?;
     let trak_src = source.clone().with_ensemble(members);
-    let opts = MethodOptions::new()
-        .seed(seed)
-        .param("models", sz.trak_models.to_string());
-    push(
-        &mut out,
+    let models_key = TRAK
+        .info()?
+        .caps
+        .ensemble_param
+        .ok_or_else(|| ReproError::Failed(format!("{} takes no ensemble", TRAK.name)))?;
+    let opts = TRAK
+        .options(seed)
+        .param(models_key, sz.trak_models.to_string());
+    out.push(scored(
         format!("TRAK ({})", sz.trak_models),
-        t,
-        0.0,
-        by_name("trak", &opts)
-            .and_then(|m| m.fit_dyn(&trak_src, &s.train))
-            .and_then(|f| f.attribute(&s.test)),
-    )?;
+        Method::Trak,
+        sz.trak_models,
+        (t, 0.0),
+        run(&TRAK, &trak_src, opts),
+    )?);
     let t = Instant::now();
-    push(
-        &mut out,
-        "Grad-Cos".into(),
-        t,
-        0.0,
-        by_name("grad-cos", &MethodOptions::new().seed(seed))
-            .and_then(|m| m.fit_dyn(&source, &s.train))
-            .and_then(|f| f.attribute(&s.test)),
-    )?;
-    // IF: conjugate gradient on the damped Gauss-Newton (explicit inversion
-    // is only for tiny models)
+    out.push(scored(
+        GRAD_COS.label,
+        Method::GradCos,
+        1,
+        (t, 0.0),
+        run(&GRAD_COS, source, GRAD_COS.options(seed)),
+    )?);
     let t = Instant::now();
-    push(
-        &mut out,
-        "IF (if-cg)".into(),
-        t,
-        0.0,
-        by_name(
-            "if-cg",
-            &MethodOptions::new()
-                .seed(seed)
-                .param("max-iter", sz.cg_iters.to_string()),
-        )
-        .and_then(|m| m.fit_dyn(&source, &s.train))
-        .and_then(|f| f.attribute(&s.test)),
-    )?;
+    let opts = IF_CG
+        .options(seed)
+        .param("max-iter", sz.cg_iters.to_string());
+    out.push(scored(
+        IF_CG.label,
+        Method::If,
+        1,
+        (t, 0.0),
+        run(&IF_CG, source, opts),
+    )?);
     Ok(out)
 }
 
 /// Removal or mislabel support of every test point for `scores`.
 pub(super) fn support(
     ctx: &RunContext,
-    target: &'static str,
     scores: &ScoreMatrix,
     retrainer: &ModelRetrainer,
     sz: &Sizes,
@@ -352,7 +381,7 @@ pub(super) fn support(
         .n_models(sz.models)
         .seed(ctx.seed_for(&format!("{SHARED}.support")))
         .run(scores, retrainer)
-        .map_err(fail(target, "support search"))
+        .map_err(ReproError::from)
 }
 
 /// Fixed sizes of the linear-scan comparison (Ilyas et al. 2022 probe a few
@@ -372,7 +401,6 @@ pub(super) fn scan_sizes(max_k: usize) -> Vec<usize> {
 /// so shared probes come from the cache).
 pub(super) fn support_scan(
     ctx: &RunContext,
-    target: &'static str,
     scores: &ScoreMatrix,
     retrainer: &ModelRetrainer,
     sz: &Sizes,
@@ -385,7 +413,7 @@ pub(super) fn support_scan(
         .test_points(points)
         .seed(ctx.seed_for(&format!("{SHARED}.support")))
         .run(scores, retrainer)
-        .map_err(fail(target, "linear-scan support"))
+        .map_err(ReproError::from)
 }
 
 /// Keeps, per test column, the `frac` share of scores largest in magnitude

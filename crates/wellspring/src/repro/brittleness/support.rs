@@ -7,8 +7,11 @@
 use wellspring_eval::{BrittlenessResult, SupportCdf};
 use wellspring_report::{Cell, LineChart, Report, Table};
 
-use super::common::{Sizes, scan_sizes, score_all, setup, sizes, support, support_scan};
+use super::common::{
+    Method, Scored, Setup, Sizes, scan_sizes, score_all, setup, sizes, support, support_scan,
+};
 use crate::repro::{ReproError, RunContext, Target};
+use wellspring_eval::ModelRetrainer;
 
 pub(in crate::repro) const TARGET: Target = Target {
     name: "brittleness",
@@ -49,12 +52,42 @@ fn per_test_table(title: String, labels: &[String], results: &[BrittlenessResult
     table
 }
 
+/// Removal and mislabel supports of every method.
+struct Rows {
+    scored: Vec<Scored>,
+    removal: Vec<BrittlenessResult>,
+    mislabel: Vec<BrittlenessResult>,
+    scan: Table,
+}
+
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
-    let t = TARGET.name;
     let sz = sizes(ctx);
-    let s = setup(ctx, t, "mnist5k-mlp", &sz)?;
-    let retrainer = s.retrainer(ctx, t)?;
-    let scored = score_all(ctx, t, &s, &sz)?;
+    let s = setup(ctx, &sz)?;
+    let rows = rows(ctx, &s, &sz)?;
+    Ok(report(ctx, &s, &sz, rows))
+}
+
+fn rows(ctx: &RunContext, s: &Setup, sz: &Sizes) -> Result<Rows, ReproError> {
+    let retrainer = s.retrainer(ctx)?;
+    let scored = score_all(ctx, s, sz)?;
+    let (mut removal, mut mislabel) = (Vec::new(), Vec::new());
+    let bar = ctx.progress.bar(scored.len() as u64, "brittleness methods");
+    for m in &scored {
+        removal.push(support(ctx, &m.scores, &retrainer, sz, false)?);
+        mislabel.push(support(ctx, &m.scores, &retrainer, sz, true)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let scan = scan_table(ctx, &scored, &removal, &retrainer, sz)?;
+    Ok(Rows {
+        scored,
+        removal,
+        mislabel,
+        scan,
+    })
+}
+
+fn report(ctx: &RunContext, s: &Setup, sz: &Sizes, r: Rows) -> Report {
     let mut table = Table::new([
         "method",
         "removal AUC",
@@ -76,29 +109,20 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let mut mislabel = LineChart::new("Data mislabel support CDF")
         .x_label("training points relabelled")
         .y_label("fraction of test points flipped");
-    let labels: Vec<String> = scored.iter().map(|m| m.label.clone()).collect();
-    let (mut rem_all, mut mis_all) = (Vec::new(), Vec::new());
-    let bar = ctx.progress.bar(scored.len() as u64, "brittleness methods");
-    for m in &scored {
-        let r = support(ctx, t, &m.scores, &retrainer, &sz, false)?;
-        let l = support(ctx, t, &m.scores, &retrainer, &sz, true)?;
+    let labels: Vec<String> = r.scored.iter().map(|m| m.label.clone()).collect();
+    for ((m, rem), mis) in r.scored.iter().zip(&r.removal).zip(&r.mislabel) {
         table.push_row([
             Cell::text(m.label.clone()),
-            Cell::num(r.cdf.auc, 3),
-            Cell::num(100.0 * r.cdf.found_fraction, 1),
-            Cell::num(l.cdf.auc, 3),
-            Cell::num(100.0 * l.cdf.found_fraction, 1),
+            Cell::num(rem.cdf.auc, 3),
+            Cell::num(100.0 * rem.cdf.found_fraction, 1),
+            Cell::num(mis.cdf.auc, 3),
+            Cell::num(100.0 * mis.cdf.found_fraction, 1),
             Cell::num(m.seconds, 2),
         ]);
-        removal = removal.series(m.label.clone(), steps(&r.cdf));
-        mislabel = mislabel.series(m.label.clone(), steps(&l.cdf));
-        rem_all.push(r);
-        mis_all.push(l);
-        bar.inc(1);
+        removal = removal.series(m.label.clone(), steps(&rem.cdf));
+        mislabel = mislabel.series(m.label.clone(), steps(&mis.cdf));
     }
-    bar.finish_and_clear();
-    let scan = scan_table(ctx, t, &scored, &rem_all, &retrainer, &sz)?;
-    let mut report = Report::new(t, "Data brittleness: removal and mislabel support")
+    let mut report = Report::new(TARGET.name, "Data brittleness: removal and mislabel support")
         .paragraph(
             "For each test point, training points are ranked by the method's scores (same-class \
              points for removal, every point not already of the target class for mislabelling to \
@@ -124,14 +148,14 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .table(per_test_table(
             "Data removal support per test point (bisection)".into(),
             &labels,
-            &rem_all,
+            &r.removal,
         ))
         .table(per_test_table(
             "Data mislabel support per test point (bisection)".into(),
             &labels,
-            &mis_all,
+            &r.mislabel,
         ))
-        .table(scan)
+        .table(r.scan)
         .plot("brittleness-removal", removal)
         .plot("brittleness-mislabel", mislabel)
         .note(
@@ -158,17 +182,16 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     if ctx.quick {
         report = report.note("--quick: tiny sizes, numbers are a smoke test only.");
     }
-    Ok(report)
+    report
 }
 
 /// Bisection vs linear scan at fixed doubling sizes on the first
 /// `sz.scan_points` test points, for the SimCLR-ESVM and TRAK rankings.
 fn scan_table(
     ctx: &RunContext,
-    t: &'static str,
-    methods: &[super::common::Scored],
+    methods: &[Scored],
     bisection: &[BrittlenessResult],
-    retrainer: &wellspring_eval::ModelRetrainer,
+    retrainer: &ModelRetrainer,
     sz: &Sizes,
 ) -> Result<Table, ReproError> {
     let mut table = Table::new([
@@ -184,10 +207,10 @@ fn scan_table(
         scan_sizes(sz.max_k)
     ));
     for (m, b) in methods.iter().zip(bisection) {
-        if !(m.label.starts_with("ESVM (SimCLR") || m.label.starts_with("TRAK")) {
+        if !matches!(m.method, Method::EsvmSsl | Method::Trak) {
             continue;
         }
-        let scan = support_scan(ctx, t, &m.scores, retrainer, sz)?;
+        let scan = support_scan(ctx, &m.scores, retrainer, sz)?;
         for p in &scan.per_test {
             let Some(bp) = b.per_test.iter().find(|q| q.test == p.test) else {
                 continue;

@@ -2,10 +2,11 @@
 //! computed with one architecture, data-removal support measured by
 //! retraining other architectures.
 
+use wellspring_eval::ModelRetrainer;
 use wellspring_models::ModelConfig;
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use super::common::{Sizes, fail, score_all, setup, sizes, support};
+use super::common::{Method, Scored, Setup, Sizes, score_all, setup, sizes, support};
 use crate::repro::recipes::device;
 use crate::repro::{ReproError, RunContext, Target};
 
@@ -26,22 +27,17 @@ const PAPER: [(&str, [f64; 4]); 5] = [
     ("ConvMixer", [0.324, 0.302, 0.337, 0.645]),
 ];
 
-/// Row-label prefixes of the methods whose supports are searched.
-const TRANSFER_METHODS: [&str; 3] = ["ESVM (supervised", "ESVM (SimCLR", "TRAK ("];
+/// The methods whose supports are searched: the paper's Table 2 methods
+/// (its baseline and TRAK) plus ESVM on the supervised features.
+const TRANSFER_METHODS: [Method; 3] = [Method::EsvmSupervised, Method::EsvmSsl, Method::Trak];
 
-fn run(ctx: &RunContext) -> Result<Report, ReproError> {
-    let t = TARGET.name;
-    let sz = sizes(ctx);
-    let s = setup(ctx, t, "mnist5k-mlp", &sz)?;
-    // the methods of the paper's Table 2 (its baseline and TRAK) plus ESVM on
-    // the supervised features: each check retrains the other architectures
-    let scored: Vec<_> = score_all(ctx, t, &s, &sz)?
-        .into_iter()
-        .filter(|m| TRANSFER_METHODS.iter().any(|p| m.label.starts_with(p)))
-        .collect();
+/// One retrained architecture: label, config, models retrained per check.
+type Arch = (&'static str, ModelConfig, usize);
+
+/// The architectures whose retraining checks the supports.
+fn architectures(ctx: &RunContext, s: &Setup, sz: &Sizes) -> Vec<Arch> {
     let d_in = s.train.features().width();
-    // (label, architecture, models retrained per support check)
-    let mut archs: Vec<(&str, ModelConfig, usize)> = vec![
+    let mut archs: Vec<Arch> = vec![
         (
             "MLP 784-128-64-10 (same as the scores)",
             s.config.clone(),
@@ -70,6 +66,66 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         // single model (the report's note says so)
         archs.push(("CNN conv16-conv32-fc64", ModelConfig::mnist_cnn(), 1));
     }
+    archs
+}
+
+fn run(ctx: &RunContext) -> Result<Report, ReproError> {
+    let sz = sizes(ctx);
+    let s = setup(ctx, &sz)?;
+    let archs = architectures(ctx, &s, &sz);
+    let scored: Vec<Scored> = score_all(ctx, &s, &sz)?
+        .into_iter()
+        .filter(|m| TRANSFER_METHODS.contains(&m.method))
+        .collect();
+    let aucs = rows(ctx, &s, &sz, &archs, &scored)?;
+    Ok(report(ctx, &s, &sz, &archs, &scored, &aucs))
+}
+
+/// Removal AUC per method (rows) and architecture (columns).
+fn rows(
+    ctx: &RunContext,
+    s: &Setup,
+    sz: &Sizes,
+    archs: &[Arch],
+    scored: &[Scored],
+) -> Result<Vec<Vec<f64>>, ReproError> {
+    let retrainers = archs
+        .iter()
+        .map(|(_, cfg, _)| {
+            Ok(ModelRetrainer::new(
+                &s.train,
+                &s.test,
+                cfg.clone(),
+                s.train_config.clone(),
+                &device(),
+            )?
+            .with_cache(ctx.cache.clone())
+            .with_progress(ctx.progress.clone()))
+        })
+        .collect::<Result<Vec<_>, ReproError>>()?;
+    let mut aucs = Vec::new();
+    for sc in scored {
+        let mut row = Vec::new();
+        for ((_, _, models), r) in archs.iter().zip(&retrainers) {
+            let arch_sz = Sizes {
+                models: *models,
+                ..*sz
+            };
+            row.push(support(ctx, &sc.scores, r, &arch_sz, false)?.cdf.auc);
+        }
+        aucs.push(row);
+    }
+    Ok(aucs)
+}
+
+fn report(
+    ctx: &RunContext,
+    s: &Setup,
+    sz: &Sizes,
+    archs: &[Arch],
+    scored: &[Scored],
+    aucs: &[Vec<f64>],
+) -> Report {
     let mut header = vec!["method".to_string()];
     header.extend(
         archs
@@ -83,41 +139,16 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         sz.budget,
         sz.max_k
     ));
-    let mut bars = BarChart::new("Removal AUC by retrained architecture").y_label("AUC");
-    let mut per_arch: Vec<Vec<f64>> = vec![Vec::new(); archs.len()];
-    let retrainers = archs
-        .iter()
-        .map(|(_, cfg, _)| {
-            wellspring_eval::ModelRetrainer::new(
-                &s.train,
-                &s.test,
-                cfg.clone(),
-                s.train_config.clone(),
-                &device(),
-            )
-            .map(|r| {
-                r.with_cache(ctx.cache.clone())
-                    .with_progress(ctx.progress.clone())
-            })
-            .map_err(fail(t, "retrainer"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for sc in &scored {
-        let mut row = vec![wellspring_report::Cell::text(sc.label.clone())];
-        for (a, r) in retrainers.iter().enumerate() {
-            let arch_sz = Sizes {
-                models: archs[a].2,
-                ..sz
-            };
-            let res = support(ctx, t, &sc.scores, r, &arch_sz, false)?;
-            row.push(Cell::num(res.cdf.auc, 3));
-            per_arch[a].push(res.cdf.auc);
-        }
-        table.push_row(row);
+    for (sc, row) in scored.iter().zip(aucs) {
+        let mut cells = vec![Cell::text(sc.label.clone())];
+        cells.extend(row.iter().map(|&auc| Cell::num(auc, 3)));
+        table.push_row(cells);
     }
-    bars = bars.categories(scored.iter().map(|s| s.label.clone()));
-    for ((a, _, _), v) in archs.iter().zip(per_arch) {
-        bars = bars.group(*a, v);
+    let mut bars = BarChart::new("Removal AUC by retrained architecture")
+        .y_label("AUC")
+        .categories(scored.iter().map(|s| s.label.clone()));
+    for (a, (label, _, _)) in archs.iter().enumerate() {
+        bars = bars.group(*label, aucs.iter().map(|row| row[a]).collect::<Vec<_>>());
     }
     let mut paper = Table::new([
         "architecture",
@@ -137,7 +168,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         ]);
     }
     let mut report = Report::new(
-        t,
+        TARGET.name,
         "Brittleness paper Table 2: transfer of attribution across architectures",
     )
     .paragraph(
@@ -166,5 +197,5 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     if ctx.quick {
         report = report.note("--quick: tiny sizes (see `brittleness`), no CNN column.");
     }
-    Ok(report)
+    report
 }

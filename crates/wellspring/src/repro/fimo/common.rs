@@ -9,17 +9,20 @@
 
 use std::time::Instant;
 
-use wellspring_attrib::{
-    AttribError, DynAttributor, MethodOptions, ModelSource, ProjectionSpec, by_name,
-};
-use wellspring_core::Dataset;
+use wellspring_attrib::{AttribError, ModelSource, ProjectionSpec};
+use wellspring_core::{Dataset, ScoreMatrix};
 use wellspring_data::sample;
 use wellspring_eval::{
-    FimoComparison, FimoReport, FurtherTrainingParams, ModelFurtherTrainer, run_further_training,
+    FimoComparison, FimoReport, FurtherTrainingParams, FurtherTrainingResult, ModelFurtherTrainer,
+    run_further_training,
 };
-use wellspring_models::Schedule;
+use wellspring_models::{Model, Schedule, TrainConfig};
 
-use crate::repro::recipes::{device, load_data, recipe, train_cached};
+use crate::repro::method::MethodSpec;
+use crate::repro::recipes::{
+    ADULT_FIMO, CONCRETE_FIMO, ENERGY_FIMO, HELOC_FIMO, MNIST_CNN, Recipe, SST2_TEXTBAG, device,
+    load_data, train_cached,
+};
 use crate::repro::{ReproError, RunContext};
 
 /// One dataset + final model of FiMO's Figures 2–3 (appendix D), with the
@@ -28,8 +31,8 @@ use crate::repro::{ReproError, RunContext};
 pub(super) struct FimoCase {
     /// Panel name ("Concrete").
     pub label: &'static str,
-    /// Recipe of the final model (`recipes.rs`).
-    pub recipe: &'static str,
+    /// Recipe of the final model.
+    pub recipe: &'static Recipe,
     /// What it stands in for, if it is not the paper's own setting.
     pub stand_in: Option<&'static str>,
     /// First-n training points kept (`None`: the whole training split).
@@ -50,7 +53,7 @@ pub(super) struct FimoCase {
 pub(super) const FULL_CASES: [FimoCase; 6] = [
     FimoCase {
         label: "Concrete",
-        recipe: "concrete-fimo",
+        recipe: &CONCRETE_FIMO,
         stand_in: None,
         train_cap: None,
         final_epochs: None,
@@ -61,7 +64,7 @@ pub(super) const FULL_CASES: [FimoCase; 6] = [
     },
     FimoCase {
         label: "Energy",
-        recipe: "energy-fimo",
+        recipe: &ENERGY_FIMO,
         stand_in: None,
         train_cap: None,
         final_epochs: None,
@@ -72,7 +75,7 @@ pub(super) const FULL_CASES: [FimoCase; 6] = [
     },
     FimoCase {
         label: "HELOC (FICO)",
-        recipe: "heloc-fimo",
+        recipe: &HELOC_FIMO,
         stand_in: None,
         train_cap: Some(2000),
         final_epochs: None,
@@ -83,7 +86,7 @@ pub(super) const FULL_CASES: [FimoCase; 6] = [
     },
     FimoCase {
         label: "Adult",
-        recipe: "adult-fimo",
+        recipe: &ADULT_FIMO,
         stand_in: Some("Folktables ACSIncome"),
         train_cap: Some(2000),
         final_epochs: None,
@@ -94,7 +97,7 @@ pub(super) const FULL_CASES: [FimoCase; 6] = [
     },
     FimoCase {
         label: "SST-2 (text bag)",
-        recipe: "sst2-textbag",
+        recipe: &SST2_TEXTBAG,
         stand_in: Some("fine-tuned BERT-base on SST-2"),
         train_cap: Some(2000),
         final_epochs: Some(10),
@@ -105,7 +108,7 @@ pub(super) const FULL_CASES: [FimoCase; 6] = [
     },
     FimoCase {
         label: "MNIST CNN",
-        recipe: "mnist-cnn",
+        recipe: &MNIST_CNN,
         stand_in: Some("CIFAR-10 ResNet-9"),
         train_cap: Some(500),
         final_epochs: Some(10),
@@ -119,7 +122,7 @@ pub(super) const FULL_CASES: [FimoCase; 6] = [
 /// `--quick`: Concrete only, tiny sizes.
 pub(super) const QUICK_CASES: [FimoCase; 1] = [FimoCase {
     label: "Concrete",
-    recipe: "concrete-fimo",
+    recipe: &CONCRETE_FIMO,
     stand_in: None,
     train_cap: Some(200),
     final_epochs: Some(100),
@@ -134,34 +137,26 @@ pub(super) fn cases(ctx: &RunContext) -> &'static [FimoCase] {
     if ctx.quick { &QUICK_CASES } else { &FULL_CASES }
 }
 
-/// (label, registry name, parameters) of one compared method.
-pub(super) type MethodSpec = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-);
-
 /// The approximate methods of FiMO §6.1 with the paper's settings where we
-/// have them: (label, registry name, parameters).
+/// have them. LiSSA-H works on the parameter-space Hessian, so it takes the
+/// unprojected gradients.
 pub(super) const METHODS: [MethodSpec; 9] = [
-    ("Grad-Dot", "grad-dot", &[]),
-    ("Grad-Cos", "grad-cos", &[]),
-    ("CG", "if-cg", &[("damping", "0.01")]),
-    ("LiSSA", "if-lissa", &[("damping", "0.01")]),
-    (
-        "LiSSA-H",
-        "if-lissa",
-        &[("damping", "0.01"), ("curvature", "hessian")],
-    ),
-    ("Arnoldi", "if-arnoldi", &[("damping", "0.01")]),
-    ("EK-FAC", "ekfac", &[]),
-    ("DataInf", "datainf", &[]),
-    ("TRAK-1", "trak", &[]),
+    MethodSpec::new("Grad-Dot", "grad-dot"),
+    MethodSpec::new("Grad-Cos", "grad-cos"),
+    MethodSpec::new("CG", "if-cg").params(&[("damping", "0.01")]),
+    MethodSpec::new("LiSSA", "if-lissa").params(&[("damping", "0.01")]),
+    MethodSpec::new("LiSSA-H", "if-lissa")
+        .params(&[("damping", "0.01"), ("curvature", "hessian")])
+        .projection(ProjectionSpec::Identity),
+    MethodSpec::new("Arnoldi", "if-arnoldi").params(&[("damping", "0.01")]),
+    MethodSpec::new("EK-FAC", "ekfac"),
+    MethodSpec::new("DataInf", "datainf"),
+    MethodSpec::new("TRAK-1", "trak"),
 ];
 
-/// Largest `n × p` of unprojected training gradients LiSSA-H may hold
-/// (2²⁷ f32 entries, 512 MiB): the tabular MLPs fit, the text and image
-/// models are skipped with a note.
+/// Largest `n × p` of unprojected training gradients a method without a
+/// projection may hold (2²⁷ f32 entries, 512 MiB): the tabular MLPs fit,
+/// the text and image models are skipped with a note.
 const MAX_PARAM_SPACE: usize = 1 << 27;
 
 /// LiSSA scales FiMO App. D tries in turn when the default diverges.
@@ -197,183 +192,217 @@ pub(super) struct CaseResult {
     pub notes: Vec<String>,
 }
 
-fn failed(target: &'static str, what: impl std::fmt::Display) -> ReproError {
-    ReproError::Failed {
-        target,
-        reason: what.to_string(),
-    }
-}
-
-fn load_case(
-    ctx: &RunContext,
-    target: &'static str,
-    case: &FimoCase,
-) -> Result<(Dataset, Dataset), ReproError> {
-    let rec = recipe(case.recipe)?;
-    let split = load_data(ctx, rec)?;
+fn load_case(ctx: &RunContext, case: &FimoCase) -> Result<(Dataset, Dataset), ReproError> {
+    let split = load_data(ctx, case.recipe)?;
     let train = match case.train_cap {
         Some(n) if n < split.train.len() => sample::first_n(&split.train, n)?,
         _ => split.train,
     };
     if split.test.is_empty() {
-        return Err(failed(target, format!("{}: empty test split", case.label)));
+        return Err(ReproError::Failed(format!(
+            "{}: empty test split",
+            case.label
+        )));
     }
     let test = sample::subsample(
         &split.test,
         case.n_test.min(split.test.len()),
-        ctx.seed_for(&format!("fimo.{}.test", case.recipe)),
+        ctx.seed_for(&format!("fimo.{}.test", case.recipe.name)),
     )?;
     Ok((train, test))
 }
 
-/// Trains (or loads) the case's final model, runs the further-training gold
-/// standard and compares every available method with it.
-pub(super) fn run_case(
-    ctx: &RunContext,
-    target: &'static str,
-    case: &FimoCase,
-    seed_group_sizes: &[usize],
-) -> Result<CaseResult, ReproError> {
-    let rec = recipe(case.recipe)?;
-    let (train, test) = load_case(ctx, target, case)?;
+/// The case's data and trained final model.
+struct Final {
+    train: Dataset,
+    test: Dataset,
+    model: Model,
+    train_config: TrainConfig,
+}
+
+/// Trains (or loads) the case's final model: one model shared by both
+/// figures (the seed names the recipe, not the target).
+fn final_model(ctx: &RunContext, case: &FimoCase) -> Result<Final, ReproError> {
+    let rec = case.recipe;
+    let (train, test) = load_case(ctx, case)?;
     let config = rec.model_config(&train)?;
-    // one model shared by both figures: the seed names the recipe, not the target
-    let seed = ctx.seed_for(&format!("fimo.{}.model", case.recipe));
+    let seed = ctx.seed_for(&format!("fimo.{}.model", rec.name));
     let mut train_config = rec.train_config(false, seed);
     if let Some(e) = case.final_epochs {
         train_config.epochs = e;
     } else if ctx.quick {
         train_config = rec.train_config(true, seed);
     }
-    let tag = format!("fimo-{}", case.recipe);
+    let tag = format!("fimo-{}", rec.name);
     let (model, _) = train_cached(ctx, &tag, &train, &config, &train_config, seed)?;
+    Ok(Final {
+        train,
+        test,
+        model,
+        train_config,
+    })
+}
 
-    // FiMO appendix D.3: same algorithm, a tenth of the learning rate
-    let mut further = train_config.clone();
-    further.lr = train_config.lr / 10.0;
+/// The further-training gold standard (FiMO appendix D.3: same algorithm, a
+/// tenth of the learning rate), its learning rate and its seconds.
+fn gold_standard(
+    ctx: &RunContext,
+    case: &FimoCase,
+    f: &Final,
+) -> Result<(FurtherTrainingResult, f64, f64), ReproError> {
+    let mut further = f.train_config.clone();
+    further.lr = f.train_config.lr / 10.0;
     further.schedule = Schedule::Constant;
     further.epochs = *case.epochs.last().expect("cases list epochs");
-    let trainer =
-        ModelFurtherTrainer::new(&train, &test, model.clone(), further.clone(), &device())
-            .map_err(|e| failed(target, format!("{}: further trainer: {e}", case.label)))?
-            .with_cache(ctx.cache.clone())
-            .with_progress(ctx.progress.clone());
+    let trainer = ModelFurtherTrainer::new(
+        &f.train,
+        &f.test,
+        f.model.clone(),
+        further.clone(),
+        &device(),
+    )?
+    .with_cache(ctx.cache.clone())
+    .with_progress(ctx.progress.clone());
     let mut points = sample::random_indices(
-        train.len(),
-        case.points.min(train.len()),
-        ctx.seed_for(&format!("fimo.{}.points", case.recipe)),
+        f.train.len(),
+        case.points.min(f.train.len()),
+        ctx.seed_for(&format!("fimo.{}.points", case.recipe.name)),
     )?;
     points.sort_unstable();
     let params = FurtherTrainingParams::new(points)
         .n_seeds(case.seeds)
-        .seed(ctx.seed_for(&format!("fimo.{}.seeds", case.recipe)))
+        .seed(ctx.seed_for(&format!("fimo.{}.seeds", case.recipe.name)))
         .epochs(case.epochs.to_vec())
         .include_full(false);
     let clock = Instant::now();
-    let gold = run_further_training(&trainer, &params)
-        .map_err(|e| failed(target, format!("{}: further training: {e}", case.label)))?;
-    let further_seconds = clock.elapsed().as_secs_f64();
+    let gold = run_further_training(&trainer, &params)?;
+    Ok((gold, further.lr, clock.elapsed().as_secs_f64()))
+}
 
+/// Trains (or loads) the case's final model, runs the further-training gold
+/// standard and compares every available method with it.
+pub(super) fn run_case(
+    ctx: &RunContext,
+    case: &FimoCase,
+    seed_group_sizes: &[usize],
+) -> Result<CaseResult, ReproError> {
+    let f = final_model(ctx, case)?;
+    let (gold, further_lr, further_seconds) = gold_standard(ctx, case, &f)?;
     let compare = FimoComparison::params().seed_group_sizes(seed_group_sizes.to_vec());
-    let source = ModelSource::new(model, device()).with_train_config(train_config.clone());
-    let mut methods = Vec::new();
-    let mut skipped = Vec::new();
-    let mut notes = Vec::new();
-    let param_space = train.len() * source.model.n_params();
-    for (label, name, params) in METHODS {
-        let mut opts = MethodOptions::new().seed(ctx.seed_for(&format!("fimo.{name}")));
-        for (k, v) in params {
-            opts = opts.param(*k, *v);
-        }
-        if params.contains(&("curvature", "hessian")) {
+    let source =
+        ModelSource::new(f.model.clone(), device()).with_train_config(f.train_config.clone());
+    let mut out = CaseResult {
+        case: *case,
+        n_train: f.train.len(),
+        n_test: f.test.len(),
+        further_lr,
+        further_seconds,
+        methods: Vec::new(),
+        skipped: Vec::new(),
+        notes: Vec::new(),
+    };
+    let param_space = f.train.len() * source.model.n_params();
+    for m in METHODS {
+        if m.projection == Some(ProjectionSpec::Identity) && param_space > MAX_PARAM_SPACE {
             // the parameter-space Hessian needs unprojected training gradients
-            if param_space > MAX_PARAM_SPACE {
-                skipped.push(format!(
-                    "{label} ({name}): the parameter-space Hessian needs the unprojected n × p = \
-                     {} × {} training gradients (limit {MAX_PARAM_SPACE} entries)",
-                    train.len(),
-                    source.model.n_params()
-                ));
-                continue;
-            }
-            opts = opts.projection(ProjectionSpec::Identity);
+            out.skipped.push(format!(
+                "{} ({}): the parameter-space Hessian needs the unprojected n × p = \
+                 {} × {} training gradients (limit {MAX_PARAM_SPACE} entries)",
+                m.label,
+                m.name,
+                f.train.len(),
+                source.model.n_params()
+            ));
+            continue;
         }
-        let method = match by_name(name, &opts) {
-            Ok(m) => m,
-            Err(e) => {
-                skipped.push(format!("{label} ({name}): not available: {e}"));
-                continue;
-            }
-        };
-        let fit_attribute =
-            |m: &dyn DynAttributor| m.fit_dyn(&source, &train).and_then(|f| f.attribute(&test));
-        let mut clock = Instant::now();
-        let mut scores = fit_attribute(method.as_ref());
-        let diverged = matches!(&scores, Err(AttribError::Diverged { .. }));
-        if diverged {
-            // FiMO App. D: the scale is the smallest of {10, 20, 50, 100, 200,
-            // 500} for which LiSSA does not diverge (our default, twice the
-            // largest full-batch eigenvalue, can be too small for minibatch
-            // Hessians, whose negative directions also grow the recursion)
-            let first = scores
-                .as_ref()
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            for scale in LISSA_SCALES {
-                clock = Instant::now(); // time the run that is reported
-                let retry = by_name(name, &opts.clone().param("scale", scale))
-                    .and_then(|m| fit_attribute(m.as_ref()));
-                if retry.is_ok() {
-                    notes.push(format!(
-                        "{label}: the default scale diverged ({first}); scale {scale}, the \
-                         smallest of FiMO's grid {{{}}} that converged, was used",
-                        LISSA_SCALES.join(", ")
-                    ));
-                    scores = retry;
-                    break;
-                }
-            }
-        }
-        let seconds = clock.elapsed().as_secs_f64();
-        let scores = match scores {
+        let (scores, seconds) = match score(ctx, &m, &source, &f, &mut out.notes) {
             Ok(s) => s,
-            Err(e) => {
-                let grid = if name == "if-lissa" {
-                    format!(
-                        " (also with every scale of FiMO's grid {{{}}})",
-                        LISSA_SCALES.join(", ")
-                    )
-                } else {
-                    String::new()
-                };
-                skipped.push(format!("{label} ({name}): {e}{grid}"));
+            Err(why) => {
+                out.skipped.push(format!("{} ({}): {why}", m.label, m.name));
                 continue;
             }
         };
         if scores.as_slice().iter().any(|v| !v.is_finite()) {
-            skipped.push(format!("{label} ({name}): non-finite scores"));
+            out.skipped
+                .push(format!("{} ({}): non-finite scores", m.label, m.name));
             continue;
         }
-        let report = compare
-            .compare(&scores, &gold)
-            .map_err(|e| failed(target, format!("{}: {label} vs gold: {e}", case.label)))?;
-        methods.push(MethodResult {
-            label,
+        let report = compare.compare(&scores, &gold)?;
+        out.methods.push(MethodResult {
+            label: m.label,
             report,
             seconds,
         });
     }
-    Ok(CaseResult {
-        case: *case,
-        n_train: train.len(),
-        n_test: test.len(),
-        further_lr: further.lr,
-        further_seconds,
-        methods,
-        skipped,
-        notes,
-    })
+    Ok(out)
+}
+
+/// `m`'s scores on the case and the seconds of the fit + attribute that
+/// produced them, or why it could not run. When LiSSA diverges, FiMO App.
+/// D's scale grid is tried in turn (the smallest scale that converges wins;
+/// our default, twice the largest full-batch eigenvalue, can be too small
+/// for minibatch Hessians, whose negative directions also grow the
+/// recursion), and a note says which scale was used.
+fn score(
+    ctx: &RunContext,
+    m: &MethodSpec,
+    source: &ModelSource,
+    f: &Final,
+    notes: &mut Vec<String>,
+) -> Result<(ScoreMatrix, f64), String> {
+    let opts = m.options(ctx.seed_for(&format!("fimo.{}", m.name)));
+    let fit_attribute = |opts: &wellspring_attrib::MethodOptions| {
+        m.build(opts)
+            .map_err(|e| format!("not available: {e}"))?
+            .fit_dyn(source, &f.train)
+            .and_then(|fitted| fitted.attribute(&f.test))
+            .map_err(Scoring::Attrib)
+    };
+    let mut clock = Instant::now();
+    let mut scores = fit_attribute(&opts);
+    if let Err(Scoring::Attrib(first @ AttribError::Diverged { .. })) = &scores {
+        let first = first.to_string();
+        for scale in LISSA_SCALES {
+            clock = Instant::now(); // time the run that is reported
+            let retry = fit_attribute(&opts.clone().param("scale", scale));
+            if retry.is_ok() {
+                notes.push(format!(
+                    "{}: the default scale diverged ({first}); scale {scale}, the \
+                     smallest of FiMO's grid {{{}}} that converged, was used",
+                    m.label,
+                    LISSA_SCALES.join(", ")
+                ));
+                scores = retry;
+                break;
+            }
+        }
+        if let Err(Scoring::Attrib(e)) = &scores {
+            return Err(format!(
+                "{e} (also with every scale of FiMO's grid {{{}}})",
+                LISSA_SCALES.join(", ")
+            ));
+        }
+    }
+    let seconds = clock.elapsed().as_secs_f64();
+    match scores {
+        Ok(s) => Ok((s, seconds)),
+        Err(Scoring::Attrib(e)) => Err(e.to_string()),
+        Err(Scoring::Unavailable(why)) => Err(why),
+    }
+}
+
+/// Why a method produced no scores.
+enum Scoring {
+    /// The registry cannot build it.
+    Unavailable(String),
+    /// Fitting or attributing failed.
+    Attrib(AttribError),
+}
+
+impl From<String> for Scoring {
+    fn from(why: String) -> Self {
+        Scoring::Unavailable(why)
+    }
 }
 
 /// One line per case describing its setting (for the report's settings).

@@ -5,7 +5,7 @@
 
 use wellspring_report::{Cell, LineChart, Report, Table};
 
-use super::common::{PAPER_FINDINGS, cases, describe, run_case, seed_group_sizes};
+use super::common::{CaseResult, PAPER_FINDINGS, cases, describe, run_case, seed_group_sizes};
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -16,6 +16,15 @@ pub(in crate::repro) const TARGET: Target = Target {
 };
 
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
+    let results = cases(ctx)
+        .iter()
+        .map(|case| run_case(ctx, case, &seed_group_sizes(case.seeds)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(report(ctx, results))
+}
+
+/// The report: one table and plot per case.
+fn report(ctx: &RunContext, results: Vec<CaseResult>) -> Report {
     let mut report = Report::new(
         TARGET.name,
         "FiMO Figure 2: cosine similarity with further training vs epochs",
@@ -29,49 +38,15 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
          epochs.",
     )
     .note(PAPER_FINDINGS);
-    for case in cases(ctx) {
-        let r = run_case(ctx, TARGET.name, case, &seed_group_sizes(case.seeds))?;
-        let mut header = vec!["method".to_string(), "fit + attribute (s)".to_string()];
-        header.extend(r.case.epochs.iter().map(|e| format!("epoch {e}")));
-        header.push("peak epoch".to_string());
-        let mut table = Table::new(header).title(format!(
-            "{}: cosine with the gold standard vs further-training epochs",
-            r.case.label
-        ));
-        let mut chart = LineChart::new(format!("{}: cosine vs further training", r.case.label))
-            .x_label("further-training epochs")
-            .y_label("cosine similarity")
-            .markers(true);
-        for m in &r.methods {
-            let mut row = vec![Cell::text(m.label), Cell::num(m.seconds, 2)];
-            for ec in &m.report.by_epoch {
-                row.push(Cell::text(format!(
-                    "{:.3} ± {:.3}",
-                    ec.summary.mean, ec.summary.std_err
-                )));
-            }
-            let peak = m
-                .report
-                .by_epoch
-                .iter()
-                .filter(|e| e.summary.mean.is_finite())
-                .max_by(|a, b| a.summary.mean.total_cmp(&b.summary.mean))
-                .map_or(Cell::text("—"), |e| Cell::from(e.epoch));
-            row.push(peak);
-            table.push_row(row);
-            chart = chart.series(
-                m.label,
-                m.report
-                    .by_epoch
-                    .iter()
-                    .filter(|e| e.summary.mean.is_finite())
-                    .map(|e| (e.epoch as f64, e.summary.mean)),
-            );
-        }
+    for r in results {
+        let (table, chart) = case_table(&r);
         report = report
             .setting(format!("case.{}", r.case.label), describe(&r))
             .table(table)
-            .plot(r.case.recipe.split('-').next().unwrap_or("case"), chart)
+            .plot(
+                r.case.recipe.name.split('-').next().unwrap_or("case"),
+                chart,
+            )
             .note(format!(
                 "{}: further training took {:.1} s (0 when cached).",
                 r.case.label, r.further_seconds
@@ -96,5 +71,47 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
              12 left-out points, 4 seeds, further epochs 1–8.",
         );
     }
-    Ok(report)
+    report
+}
+
+/// One case's table (cosine per method and epoch) and plot.
+fn case_table(r: &CaseResult) -> (Table, LineChart) {
+    let mut header = vec!["method".to_string(), "fit + attribute (s)".to_string()];
+    header.extend(r.case.epochs.iter().map(|e| format!("epoch {e}")));
+    header.push("peak epoch".to_string());
+    let mut table = Table::new(header).title(format!(
+        "{}: cosine with the gold standard vs further-training epochs",
+        r.case.label
+    ));
+    let mut chart = LineChart::new(format!("{}: cosine vs further training", r.case.label))
+        .x_label("further-training epochs")
+        .y_label("cosine similarity")
+        .markers(true);
+    for m in &r.methods {
+        let mut row = vec![Cell::text(m.label), Cell::num(m.seconds, 2)];
+        for ec in &m.report.by_epoch {
+            row.push(Cell::text(format!(
+                "{:.3} ± {:.3}",
+                ec.summary.mean, ec.summary.std_err
+            )));
+        }
+        let peak = m
+            .report
+            .by_epoch
+            .iter()
+            .filter(|e| e.summary.mean.is_finite())
+            .max_by(|a, b| a.summary.mean.total_cmp(&b.summary.mean))
+            .map_or(Cell::text("—"), |e| Cell::from(e.epoch));
+        row.push(peak);
+        table.push_row(row);
+        chart = chart.series(
+            m.label,
+            m.report
+                .by_epoch
+                .iter()
+                .filter(|e| e.summary.mean.is_finite())
+                .map(|e| (e.epoch as f64, e.summary.mean)),
+        );
+    }
+    (table, chart)
 }

@@ -2,13 +2,16 @@
 //! detection AUC and runtime vs Grad-K-Means group size 1 (DA) / 4 / 16 /
 //! 64 / 256 on MNIST, for TracIn, Inf. (Fisher), Inf. (LiSSA) and TRAK.
 
+use wellspring_attrib::GrouperKind;
 use wellspring_core::Grouping;
 use wellspring_eval::{NoisyLabelDetection, Order};
-use wellspring_report::{Cell, Report, Table};
+use wellspring_report::{Cell, LineChart, Report, Table};
 
 use super::common::{
-    INF_FISHER, INF_LISSA, QUICK_METHODS_NOTE, TRACIN, TRAK, attrib_err, eval_err, for_run, setup,
+    INF_FISHER, INF_LISSA, QUICK_METHODS_NOTE, Setup, Sizes, TRACIN, TRAK, for_run, setup,
 };
+use crate::repro::method::MethodSpec;
+use crate::repro::recipes::MNIST5K_MLP;
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -18,9 +21,12 @@ pub(in crate::repro) const TARGET: Target = Target {
     run,
 };
 
+/// A method's paper row: AUC / runtime (s) per group size 1, 4, 16, 64, 256.
+type PaperRow = (&'static str, [(f64, f64); 5]);
+
 /// GGDA Table 3 (MNIST rows): noisy-label detection AUC / runtime (s) per
 /// group size 1 (DA), 4, 16, 64, 256 with Grad-K-Means groups.
-const PAPER_NOISY_MNIST: [(&str, [(f64, f64); 5]); 4] = [
+const PAPER_NOISY_MNIST: [PaperRow; 4] = [
     (
         "TracIn",
         [
@@ -63,29 +69,108 @@ const PAPER_NOISY_MNIST: [(&str, [(f64, f64); 5]); 4] = [
     ),
 ];
 
+/// Share of training labels flipped.
+const NOISE: f64 = 0.1;
+
+/// The methods, in the table's order.
+const METHODS: [MethodSpec; 4] = [TRACIN, INF_FISHER, INF_LISSA, TRAK];
+
+/// The sizes of one run: full or `--quick`.
+struct Settings {
+    sizes: Sizes,
+    /// Group sizes (1 = per point, DA).
+    group_sizes: &'static [usize],
+}
+
+impl Settings {
+    fn new(quick: bool) -> Self {
+        // 2 epochs of 1000 points leave the MLP near 40% accurate; 6 reach ~70%
+        let (n, n_test, epochs) = if quick {
+            (1000, 100, 6)
+        } else {
+            (5000, 1000, 10)
+        };
+        Settings {
+            sizes: Sizes {
+                n_train: Some(n),
+                n_test: Some(n_test),
+                epochs: Some(epochs),
+                noise: Some(NOISE),
+            },
+            group_sizes: if quick {
+                &[1, 16, 64]
+            } else {
+                &[1, 4, 16, 64, 256]
+            },
+        }
+    }
+}
+
+/// One method's detection results.
+struct Row {
+    method: &'static str,
+    /// Per group size: (AUC, fit + attribution seconds).
+    by_size: Vec<(f64, f64)>,
+    /// AUC of ranking points by self-influence.
+    self_influence_auc: f64,
+}
+
 /// `ggda-noisy`: GGDA Table 3 layout on MNIST.
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
+    let st = Settings::new(ctx.quick);
+    let s = setup(ctx, TARGET.name, &MNIST5K_MLP, st.sizes)?;
+    let rows = rows(ctx, &st, &s)?;
+    Ok(report(ctx, &st, &s, &rows))
+}
+
+fn rows(ctx: &RunContext, st: &Settings, s: &Setup) -> Result<Vec<Row>, ReproError> {
     let t = TARGET.name;
-    let noise = 0.1;
-    // 2 epochs of 1000 points leave the MLP near 40% accurate; 6 reach ~70%
-    let (n, epochs) = if ctx.quick { (1000, 6) } else { (5000, 10) };
-    let s = setup(
-        ctx,
-        t,
-        "mnist5k-mlp",
-        Some(n),
-        Some(if ctx.quick { 100 } else { 1000 }),
-        Some(epochs),
-        Some(noise),
-    )?;
-    let sizes: &[usize] = if ctx.quick {
-        &[1, 16, 64]
-    } else {
-        &[1, 4, 16, 64, 256]
-    };
-    let methods = [TRACIN, INF_FISHER, INF_LISSA, TRAK];
+    let groupings: Vec<Option<Grouping>> = st
+        .group_sizes
+        .iter()
+        .map(|&z| {
+            if z == 1 {
+                Ok(None)
+            } else {
+                s.grouping(ctx, t, GrouperKind::GradKMeans, z).map(Some)
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let bar = ctx.progress.bar(
+        (METHODS.len() * st.group_sizes.len()) as u64,
+        format!("{t} runs"),
+    );
+    let mut rows = Vec::new();
+    for m in METHODS {
+        let (fitted, fit_s) = s.fit(ctx, t, for_run(m, ctx.quick)?)?;
+        let mut by_size = Vec::new();
+        for g in &groupings {
+            let (imp, secs) = s.scores(fitted.as_ref(), g.as_ref())?;
+            let det = NoisyLabelDetection::new(Order::Ascending);
+            let r = match g {
+                Some(g) => det.evaluate_groups(&imp, g, &s.flipped),
+                None => det.evaluate_points(&imp, &s.flipped),
+            }?;
+            by_size.push((r.auc, fit_s + secs));
+            bar.inc(1);
+        }
+        // DA by self-influence, highest first (the classic detector)
+        let si: Vec<f64> = fitted.self_attribute()?.iter().map(|&v| v as f64).collect();
+        let r = NoisyLabelDetection::new(Order::Descending).evaluate_points(&si, &s.flipped)?;
+        rows.push(Row {
+            method: m.label,
+            by_size,
+            self_influence_auc: r.auc,
+        });
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+fn report(ctx: &RunContext, st: &Settings, s: &Setup, rows: &[Row]) -> Report {
+    let t = TARGET.name;
     let mut header = vec!["method".to_string()];
-    for &z in sizes {
+    for &z in st.group_sizes {
         header.push(if z == 1 {
             "1 (DA): AUC / s".into()
         } else {
@@ -97,55 +182,24 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let mut table = Table::new(header).title(format!(
         "Noisy-label detection on MNIST ({} train, {:.0}% labels flipped; groups by Grad-K-Means; importance = scores summed over {} clean test points, least helpful first)",
         s.train.len(),
-        100.0 * noise,
+        100.0 * NOISE,
         s.test.len()
     ));
-    let groupings: Vec<Option<Grouping>> = sizes
-        .iter()
-        .map(|&z| {
-            if z == 1 {
-                Ok(None)
-            } else {
-                s.grouping(ctx, t, "grad-kmeans", z).map(Some)
-            }
-        })
-        .collect::<Result<_, _>>()?;
-    let mut chart = wellspring_report::LineChart::new("Noisy-label detection AUC vs group size")
+    let mut chart = LineChart::new("Noisy-label detection AUC vs group size")
         .x_label("group size")
         .y_label("ROC AUC")
         .log_x(true);
-    let bar = ctx
-        .progress
-        .bar((methods.len() * sizes.len()) as u64, format!("{t} runs"));
-    for m in methods {
-        let mut row = vec![Cell::text(m.label)];
-        let mut pts = Vec::new();
-        let (run_m, extra) = for_run(m, ctx.quick);
-        let (fitted, fit_s) = s.fit(ctx, t, run_m, &extra)?;
-        for (&z, g) in sizes.iter().zip(&groupings) {
-            let (imp, secs) = s.scores(t, fitted.as_ref(), g.as_ref())?;
-            let det = NoisyLabelDetection::new(Order::Ascending);
-            let r = match g {
-                Some(g) => det.evaluate_groups(&imp, g, &s.flipped),
-                None => det.evaluate_points(&imp, &s.flipped),
-            }
-            .map_err(eval_err(t, "detection"))?;
-            row.push(Cell::text(format!("{:.3} / {:.2}", r.auc, fit_s + secs)));
-            pts.push((z as f64, r.auc));
-            bar.inc(1);
-        }
-        // DA by self-influence, highest first (the classic detector)
-        let selfi = fitted
-            .self_attribute()
-            .map_err(attrib_err(t, "self-influence"))?;
-        let si: Vec<f64> = selfi.iter().map(|&v| v as f64).collect();
-        let r = NoisyLabelDetection::new(Order::Descending)
-            .evaluate_points(&si, &s.flipped)
-            .map_err(eval_err(t, "detection"))?;
-        row.push(Cell::num(r.auc, 3));
+    for r in rows {
+        let mut row = vec![Cell::text(r.method)];
+        row.extend(
+            r.by_size
+                .iter()
+                .map(|(auc, secs)| Cell::text(format!("{auc:.3} / {secs:.2}"))),
+        );
+        row.push(Cell::num(r.self_influence_auc, 3));
         let paper = PAPER_NOISY_MNIST
             .iter()
-            .find(|(l, _)| *l == m.label)
+            .find(|(l, _)| *l == r.method)
             .map(|(_, v)| {
                 v.iter()
                     .map(|(a, s)| format!("{a:.3}/{s}"))
@@ -154,9 +208,15 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             });
         row.push(Cell::text(paper.unwrap_or_else(|| "—".into())));
         table.push_row(row);
-        chart = chart.series(m.label, pts);
+        chart = chart.series(
+            r.method,
+            st.group_sizes
+                .iter()
+                .zip(&r.by_size)
+                .map(|(&z, (auc, _))| (z as f64, *auc))
+                .collect::<Vec<_>>(),
+        );
     }
-    bar.finish_and_clear();
     let mut report = Report::new(t, "GGDA Table 3 layout: noisy-label detection on MNIST")
         .paragraph(
             "A share of the training labels is flipped to another class, the model is trained on \
@@ -165,11 +225,11 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
              flipped points (0.5 = chance), groups inspected whole. The last column ranks points \
              by self-influence, the classic detector. Seconds = fit + attribution.",
         )
-        .setting("noise_share", noise)
+        .setting("noise_share", NOISE)
         .setting("train_points", s.train.len() as u64)
         .setting("test_points", s.test.len() as u64)
         .setting("epochs", s.train_config.epochs as u64)
-        .setting("group_sizes", format!("{sizes:?}"))
+        .setting("group_sizes", format!("{:?}", st.group_sizes))
         .table(table)
         .plot(format!("{t}-auc"), chart)
         .note(
@@ -181,5 +241,5 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             .note("--quick: 1000 training / 100 test points, 6 epochs, group sizes 1, 16 and 64.")
             .note(QUICK_METHODS_NOTE);
     }
-    Ok(report)
+    report
 }

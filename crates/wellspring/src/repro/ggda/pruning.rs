@@ -2,7 +2,9 @@
 //! for MNIST: test accuracy after pruning 25 / 50 / 75% of the training set
 //! by TracIn and influence (Fisher, LiSSA) importances, DA vs GGDA.
 
-use super::common::{INF_FISHER, INF_LISSA, PruningSpec, TRACIN, pruning};
+use super::common::{INF_FISHER, INF_LISSA, TRACIN};
+use super::prune::{PruningSpec, pruning};
+use crate::repro::recipes::MNIST5K_MLP;
 use crate::repro::{ReproError, RunContext, Target};
 use wellspring_report::Report;
 
@@ -16,7 +18,7 @@ pub(in crate::repro) const TARGET: Target = Target {
 const SPEC: PruningSpec = PruningSpec {
     target: "ggda-pruning",
     title: "GGDA Table 2/7 layout: pruning MNIST (MLP)",
-    recipe: "mnist5k-mlp",
+    recipe: &MNIST5K_MLP,
     n_train: (Some(5000), Some(1000)),
     n_test: (Some(1000), Some(100)),
     epochs: (Some(10), Some(6)),

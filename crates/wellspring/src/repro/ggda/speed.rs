@@ -13,12 +13,15 @@
 
 use std::time::Instant;
 
-use wellspring_attrib::{FittedAttributor, GroupingSpec, MethodOptions, ProjectionSpec, by_name};
-use wellspring_core::{Grouping, ScoreMatrix};
+use wellspring_attrib::{FittedAttributor, GrouperKind, GroupingSpec, ModelSource};
+use wellspring_core::{Dataset, Grouping, ScoreMatrix};
 use wellspring_data::sample;
+use wellspring_group::GroupAmount;
 use wellspring_report::{Cell, LineChart, Report, Table};
 
-use crate::repro::recipes::{device, load_data, recipe, train_cached};
+use super::common::{INF_FISHER, INF_LISSA, TRACIN, TRAK};
+use crate::repro::method::MethodSpec;
+use crate::repro::recipes::{MNIST5K_MLP, device, load_data, train_cached};
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -28,40 +31,9 @@ pub(in crate::repro) const TARGET: Target = Target {
     run,
 };
 
-/// One attribution method as GGDA names it, with our registry settings.
-struct Method {
-    label: &'static str,
-    name: &'static str,
-    params: &'static [(&'static str, &'static str)],
-    projection: Option<ProjectionSpec>,
-}
-
-const METHODS: [Method; 4] = [
-    Method {
-        label: "TracIn",
-        name: "tracin",
-        params: &[],
-        projection: None,
-    },
-    Method {
-        label: "Inf. (Fisher)",
-        name: "if-explicit",
-        params: &[("curvature", "fisher"), ("group-kernel", "batched")],
-        projection: Some(ProjectionSpec::Rademacher { dim: 512 }),
-    },
-    Method {
-        label: "Inf. (LiSSA)",
-        name: "if-lissa",
-        params: &[],
-        projection: None,
-    },
-    Method {
-        label: "TRAK",
-        name: "trak",
-        params: &[("group-kernel", "batched")],
-        projection: None,
-    },
-];
+/// The methods GGDA times, with their full settings (no `--quick` cuts:
+/// the timings are the point).
+const METHODS: [MethodSpec; 4] = [TRACIN, INF_FISHER, INF_LISSA, TRAK];
 
 /// GGDA Table 3, MNIST: runtime (s) per group size 1 / 4 / 16 / 64 / 256 (GPU).
 const PAPER_MNIST: [(&str, [f64; 5]); 4] = [
@@ -70,6 +42,9 @@ const PAPER_MNIST: [(&str, [f64; 5]); 4] = [
     ("Inf. (LiSSA)", [220.0, 71.7, 35.2, 25.5, 23.2]),
     ("TRAK", [868.0, 240.0, 87.7, 23.9, 33.0]),
 ];
+
+/// The group sizes of the paper's table.
+const PAPER_SIZES: [usize; 4] = [4, 16, 64, 256];
 
 fn pearson(a: &[f32], b: &[f32]) -> f64 {
     let n = a.len().max(1) as f64;
@@ -89,18 +64,75 @@ fn pearson(a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
-fn run(ctx: &RunContext) -> Result<Report, ReproError> {
-    let fail = |what: String| {
-        move |e: wellspring_attrib::AttribError| ReproError::Failed {
-            target: TARGET.name,
-            reason: format!("{what}: {e}"),
+/// The sizes of one run: full or `--quick`.
+struct Settings {
+    n_train: usize,
+    n_test: usize,
+    sizes: &'static [usize],
+    groupers: &'static [GrouperKind],
+}
+
+impl Settings {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Settings {
+                n_train: 600,
+                n_test: 40,
+                sizes: &[4, 16],
+                groupers: &[GrouperKind::Random, GrouperKind::GradKMeans],
+            }
+        } else {
+            Settings {
+                n_train: 5000,
+                n_test: 500,
+                sizes: &[4, 16, 64, 256],
+                groupers: &[
+                    GrouperKind::Random,
+                    GrouperKind::KMeans,
+                    GrouperKind::ReprKMeans,
+                    GrouperKind::GradKMeans,
+                ],
+            }
         }
-    };
-    let rec = recipe("mnist5k-mlp")?;
+    }
+}
+
+/// The trained model and the data it is attributed on.
+struct Setup {
+    train: Dataset,
+    test: Dataset,
+    source: ModelSource,
+}
+
+/// One grouping: grouper, group size, groups, K-means seconds.
+struct Grouped {
+    kind: GrouperKind,
+    size: usize,
+    grouping: Grouping,
+    seconds: f64,
+}
+
+/// One method's per-point run and its group runs.
+struct Row {
+    method: &'static str,
+    point_s: f64,
+    /// Per grouping (same order): seconds and fidelity r.
+    groups: Vec<(f64, f64)>,
+}
+
+fn run(ctx: &RunContext) -> Result<Report, ReproError> {
+    let st = Settings::new(ctx.quick);
+    let s = setup(ctx, &st)?;
+    let groupings = groupings(ctx, &st, &s)?;
+    let rows = rows(ctx, &s, &groupings)?;
+    Ok(report(ctx, &st, &s, &groupings, &rows))
+}
+
+fn setup(ctx: &RunContext, st: &Settings) -> Result<Setup, ReproError> {
+    let rec = &MNIST5K_MLP;
     let mut split = load_data(ctx, rec)?;
-    let (n_train, n_test) = if ctx.quick { (600, 40) } else { (5000, 500) };
-    split.train = sample::first_n(&split.train, n_train.min(split.train.len()))?;
-    split.test = sample::first_n(&split.test, n_test.min(split.test.len()))?;
+    split.train = sample::first_n(&split.train, st.n_train.min(split.train.len()))?;
+    split.test = sample::first_n(&split.test, st.n_test.min(split.test.len()))?;
     let config = rec.model_config(&split.train)?;
     let seed = ctx.seed_for("ggda-speed.model");
     let train_config = rec.train_config(ctx.quick, seed);
@@ -112,147 +144,85 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         &train_config,
         seed,
     )?;
-    let source = wellspring_attrib::ModelSource::new(model.clone(), device())
-        .with_train_config(train_config.clone());
-    let sizes: &[usize] = if ctx.quick {
-        &[4, 16]
-    } else {
-        &[4, 16, 64, 256]
-    };
-    let groupers: &[&str] = if ctx.quick {
-        &["random", "grad-kmeans"]
-    } else {
-        &["random", "kmeans", "repr-kmeans", "grad-kmeans"]
-    };
+    let source = ModelSource::new(model, device()).with_train_config(train_config);
+    Ok(Setup {
+        train: split.train,
+        test: split.test,
+        source,
+    })
+}
 
-    // groupings first (their K-means time is reported apart)
-    let mut groupings: Vec<(String, usize, Grouping, f64)> = Vec::new();
-    for &g in groupers {
-        for &size in sizes {
-            let spec: GroupingSpec = format!("{g}:size={size}")
-                .parse()
-                .map_err(fail(format!("grouping {g}:size={size}")))?;
+/// Every grouper at every size, built first (their K-means time is
+/// reported apart).
+fn groupings(ctx: &RunContext, st: &Settings, s: &Setup) -> Result<Vec<Grouped>, ReproError> {
+    let mut out = Vec::new();
+    for &kind in st.groupers {
+        for &size in st.sizes {
+            let spec = GroupingSpec {
+                kind,
+                amount: GroupAmount::Size(size),
+            };
             let t = Instant::now();
-            let built = spec
-                .build(
-                    &model,
-                    &split.train,
-                    &device(),
-                    ctx.seed_for("ggda-speed.groups"),
-                )
-                .map_err(fail(format!("grouping {spec}")))?;
-            groupings.push((
-                g.to_string(),
+            let built = spec.build(
+                &s.source.model,
+                &s.train,
+                &device(),
+                ctx.seed_for("ggda-speed.groups"),
+            )?;
+            out.push(Grouped {
+                kind,
                 size,
-                built.grouping,
-                t.elapsed().as_secs_f64(),
-            ));
+                grouping: built.grouping,
+                seconds: t.elapsed().as_secs_f64(),
+            });
         }
     }
+    Ok(out)
+}
 
-    let mut table = Table::new([
-        "method",
-        "grouper",
-        "group size",
-        "groups",
-        "grouping (s)",
-        "fit + attribute (s)",
-        "speedup vs per-point",
-        "fidelity r",
-        "paper speedup (MNIST, GPU)",
-    ])
-    .title(format!(
-        "Group vs per-point attribution, MNIST MLP 784-128-64-10, {} train × {} test",
-        split.train.len(),
-        split.test.len()
-    ));
-    let mut chart = LineChart::new("Speedup of group attribution (Grad-K-Means groups)")
-        .x_label("group size")
-        .y_label("speedup over per-point")
-        .log_x(true);
+/// Each method fitted afresh for the per-point run and for every group run.
+fn rows(ctx: &RunContext, s: &Setup, groupings: &[Grouped]) -> Result<Vec<Row>, ReproError> {
     let bar = ctx.progress.bar(
         (METHODS.len() * (1 + groupings.len())) as u64,
         "ggda-speed runs",
     );
+    let mut rows = Vec::new();
     for m in &METHODS {
-        let mut opts = MethodOptions::new().seed(ctx.seed_for("ggda-speed.method"));
-        for (k, v) in m.params {
-            opts = opts.param(*k, *v);
-        }
-        if let Some(p) = m.projection {
-            opts = opts.projection(p);
-        }
-        let method = by_name(m.name, &opts).map_err(fail(m.name.to_string()))?;
-        let fit = |what: &str| -> Result<Box<dyn FittedAttributor>, ReproError> {
-            method
-                .fit_dyn(&source, &split.train)
-                .map_err(fail(format!("{} fit ({what})", m.name)))
+        let method = m.build(&m.options(ctx.seed_for("ggda-speed.method")))?;
+        let fit = || -> Result<Box<dyn FittedAttributor>, ReproError> {
+            Ok(method.fit_dyn(&s.source, &s.train)?)
         };
         let t = Instant::now();
-        let point: ScoreMatrix = fit("per point")?
-            .attribute(&split.test)
-            .map_err(fail(format!("{} attribute", m.name)))?;
+        let point: ScoreMatrix = fit()?.attribute(&s.test)?;
         let point_s = t.elapsed().as_secs_f64();
         bar.inc(1);
-        let paper = PAPER_MNIST
-            .iter()
-            .find(|(l, _)| *l == m.label)
-            .map(|(_, v)| v);
-        table.push_row([
-            Cell::text(m.label),
-            Cell::text("— (per point)"),
-            Cell::from(1usize),
-            Cell::from(split.train.len()),
-            Cell::text("—"),
-            Cell::num(point_s, 2),
-            Cell::num(1.0, 2),
-            Cell::num(1.0, 3),
-            Cell::text(paper.map_or("—".into(), |v| format!("1 ({:.0} s)", v[0]))),
-        ]);
-        let mut series = vec![(1.0, 1.0)];
-        for (g, size, grouping, grouping_s) in &groupings {
+        let mut groups = Vec::new();
+        for g in groupings {
             let t = Instant::now();
-            let gs = fit("groups")?
-                .attribute_groups(grouping, &split.test)
-                .map_err(fail(format!("{} attribute_groups {g}", m.name)))?;
-            let s = t.elapsed().as_secs_f64();
+            let gs = fit()?.attribute_groups(&g.grouping, &s.test)?;
+            let secs = t.elapsed().as_secs_f64();
             bar.inc(1);
-            let sums = point
-                .sum_over_groups(grouping)
-                .map_err(|e| ReproError::Failed {
-                    target: TARGET.name,
-                    reason: format!("summing per-point scores: {e}"),
-                })?;
-            let r = pearson(gs.as_slice(), sums.as_slice());
-            let speedup = point_s / s.max(1e-9);
-            if g == "grad-kmeans" {
-                series.push((*size as f64, speedup));
-            }
-            let paper_speedup = paper.and_then(|v| {
-                [4usize, 16, 64, 256]
-                    .iter()
-                    .position(|x| x == size)
-                    .map(|i| format!("{:.1}x", v[0] / v[i + 1]))
-            });
-            table.push_row([
-                Cell::text(m.label),
-                Cell::text(g.clone()),
-                Cell::from(*size),
-                Cell::from(grouping.n_groups()),
-                Cell::num(*grouping_s, 2),
-                Cell::num(s, 2),
-                Cell::num(speedup, 2),
-                Cell::num(r, 3),
-                Cell::text(if g == "grad-kmeans" {
-                    paper_speedup.unwrap_or_else(|| "—".into())
-                } else {
-                    "—".into()
-                }),
-            ]);
+            let sums = point.sum_over_groups(&g.grouping)?;
+            groups.push((secs, pearson(gs.as_slice(), sums.as_slice())));
         }
-        chart = chart.series(m.label, series);
+        rows.push(Row {
+            method: m.label,
+            point_s,
+            groups,
+        });
     }
     bar.finish_and_clear();
+    Ok(rows)
+}
+
+fn report(
+    ctx: &RunContext,
+    st: &Settings,
+    s: &Setup,
+    groupings: &[Grouped],
+    rows: &[Row],
+) -> Report {
+    let (table, chart) = table_and_chart(s, groupings, rows);
     let mut report = Report::new(
         TARGET.name,
         "GGDA: group vs per-point attribution wall time",
@@ -268,11 +238,18 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
              LiSSA show less pronounced group-wise speedups'). Fidelity r = Pearson correlation \
              of the group scores with the summed per-point scores of the same method.",
         )
-        .setting("recipe", rec.name)
-        .setting("train_points", split.train.len() as u64)
-        .setting("test_points", split.test.len() as u64)
-        .setting("group_sizes", format!("{sizes:?}"))
-        .setting("groupers", groupers.join(", "))
+        .setting("recipe", MNIST5K_MLP.name)
+        .setting("train_points", s.train.len() as u64)
+        .setting("test_points", s.test.len() as u64)
+        .setting("group_sizes", format!("{:?}", st.sizes))
+        .setting(
+            "groupers",
+            st.groupers
+                .iter()
+                .map(GrouperKind::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
         .setting(
             "device",
             "flex (CPU), 2 rayon threads on the development machine",
@@ -300,9 +277,82 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         report = report.note(format!(
             "--quick: {} training / {} test points, 2 epochs, groupers random and grad-kmeans, \
              group sizes 4 and 16; timings at this size are dominated by fixed costs.",
-            split.train.len(),
-            split.test.len()
+            s.train.len(),
+            s.test.len()
         ));
     }
-    Ok(report)
+    report
+}
+
+/// The timing table (one row per method and grouping) and the speedup
+/// curves of the Grad-K-Means groups.
+fn table_and_chart(s: &Setup, groupings: &[Grouped], rows: &[Row]) -> (Table, LineChart) {
+    let mut table = Table::new([
+        "method",
+        "grouper",
+        "group size",
+        "groups",
+        "grouping (s)",
+        "fit + attribute (s)",
+        "speedup vs per-point",
+        "fidelity r",
+        "paper speedup (MNIST, GPU)",
+    ])
+    .title(format!(
+        "Group vs per-point attribution, MNIST MLP 784-128-64-10, {} train × {} test",
+        s.train.len(),
+        s.test.len()
+    ));
+    let mut chart = LineChart::new("Speedup of group attribution (Grad-K-Means groups)")
+        .x_label("group size")
+        .y_label("speedup over per-point")
+        .log_x(true);
+    for r in rows {
+        let paper = PAPER_MNIST
+            .iter()
+            .find(|(l, _)| *l == r.method)
+            .map(|(_, v)| v);
+        table.push_row([
+            Cell::text(r.method),
+            Cell::text("— (per point)"),
+            Cell::from(1usize),
+            Cell::from(s.train.len()),
+            Cell::text("—"),
+            Cell::num(r.point_s, 2),
+            Cell::num(1.0, 2),
+            Cell::num(1.0, 3),
+            Cell::text(paper.map_or("—".into(), |v| format!("1 ({:.0} s)", v[0]))),
+        ]);
+        let mut series = vec![(1.0, 1.0)];
+        for (g, &(secs, r_fid)) in groupings.iter().zip(&r.groups) {
+            let speedup = r.point_s / secs.max(1e-9);
+            let grad = g.kind == GrouperKind::GradKMeans;
+            if grad {
+                series.push((g.size as f64, speedup));
+            }
+            let paper_speedup = paper.and_then(|v| {
+                PAPER_SIZES
+                    .iter()
+                    .position(|x| *x == g.size)
+                    .map(|i| format!("{:.1}x", v[0] / v[i + 1]))
+            });
+            table.push_row([
+                Cell::text(r.method),
+                Cell::text(g.kind.as_str()),
+                Cell::from(g.size),
+                Cell::from(g.grouping.n_groups()),
+                Cell::num(g.seconds, 2),
+                Cell::num(secs, 2),
+                Cell::num(speedup, 2),
+                Cell::num(r_fid, 3),
+                Cell::text(if grad {
+                    paper_speedup.unwrap_or_else(|| "—".into())
+                } else {
+                    "—".into()
+                }),
+            ]);
+        }
+        chart = chart.series(r.method, series);
+    }
+    (table, chart)
 }

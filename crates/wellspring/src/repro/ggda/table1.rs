@@ -2,7 +2,9 @@
 //! pruning 25 / 50 / 75% of HELOC with logistic regression, TracIn and
 //! influence (Fisher, LiSSA), DA vs GGDA with groups of 256.
 
-use super::common::{INF_FISHER, INF_LISSA, PruningSpec, TRACIN, pruning};
+use super::common::{INF_FISHER, INF_LISSA, TRACIN};
+use super::prune::{PruningSpec, pruning};
+use crate::repro::recipes::HELOC_LOGREG;
 use crate::repro::{ReproError, RunContext, Target};
 use wellspring_report::Report;
 
@@ -16,7 +18,7 @@ pub(in crate::repro) const TARGET: Target = Target {
 const SPEC: PruningSpec = PruningSpec {
     target: "ggda-table1",
     title: "GGDA Table 1: pruning HELOC (logistic regression)",
-    recipe: "heloc-logreg",
+    recipe: &HELOC_LOGREG,
     n_train: (None, Some(2000)),
     n_test: (Some(1000), Some(300)),
     epochs: (None, None),

@@ -9,12 +9,13 @@
 use std::time::Instant;
 
 use wellspring_attrib::methods::trak::{EnsembleParams, train_ensemble};
-use wellspring_attrib::{MethodOptions, ModelSource, by_name, methods};
+use wellspring_attrib::{MethodOptions, ModelSource, methods};
+use wellspring_core::Dataset;
 use wellspring_data::sample;
-use wellspring_eval::{Lds, ModelRetrainer, Output};
+use wellspring_eval::{Lds, LdsGroundTruth, LdsResult, ModelRetrainer, Output};
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use crate::repro::recipes::{device, load_data, recipe, train_cached};
+use crate::repro::recipes::{MNIST5K_LOGREG, MNIST5K_MLP, Recipe, device, load_data, train_cached};
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -68,43 +69,239 @@ impl PeakMemory {
 }
 
 struct ModelCase {
-    recipe: &'static str,
+    recipe: &'static Recipe,
     label: &'static str,
     dattri_col: usize,
 }
 
 const MODELS: [ModelCase; 2] = [
     ModelCase {
-        recipe: "mnist5k-logreg",
+        recipe: &MNIST5K_LOGREG,
         label: "LR",
         dattri_col: 0,
     },
     ModelCase {
-        recipe: "mnist5k-mlp",
+        recipe: &MNIST5K_MLP,
         label: "MLP",
         dattri_col: 1,
     },
 ];
 
+/// The sizes of one run: full or `--quick`.
+struct Settings {
+    n_train: usize,
+    n_test: usize,
+    m_subsets: usize,
+    /// TRAK ensemble sizes beyond the single model.
+    ensembles: &'static [usize],
+}
+
+impl Settings {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Settings {
+                n_train: 500,
+                n_test: 40,
+                m_subsets: 6,
+                ensembles: &[2],
+            }
+        } else {
+            Settings {
+                n_train: 5000,
+                n_test: 500,
+                m_subsets: 50,
+                ensembles: &[10, 50],
+            }
+        }
+    }
+}
+
+/// One method run: its label, registry name, options and (for an
+/// ensemble) its own source.
+struct MethodRun {
+    label: String,
+    name: &'static str,
+    opts: MethodOptions,
+    source: Option<ModelSource>,
+}
+
+/// Seconds each TRAK ensemble size took to train.
+type EnsembleSeconds = Vec<(usize, f64)>;
+
+/// One successful method run.
+struct Row {
+    label: String,
+    lds: LdsResult,
+    seconds: f64,
+    /// `(peak MiB, peak − start MiB)`.
+    peak: Option<(f64, f64)>,
+    dattri: Option<f64>,
+}
+
+/// Everything one model produced.
+struct ModelRows {
+    label: &'static str,
+    rows: Vec<Row>,
+    /// Methods skipped and timings, as notes.
+    notes: Vec<String>,
+}
+
+/// The model's data, retraining ground truth and attribution source.
+struct Prepared {
+    train: Dataset,
+    test: Dataset,
+    source: ModelSource,
+    truth: LdsGroundTruth,
+    truth_s: f64,
+}
+
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
-    let fail = |what: String| {
-        move |e: wellspring_attrib::AttribError| ReproError::Failed {
-            target: TARGET.name,
-            reason: format!("{what}: {e}"),
+    let st = Settings::new(ctx.quick);
+    let models = MODELS
+        .iter()
+        .map(|mc| model_rows(ctx, &st, mc))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(report(ctx, &st, &models))
+}
+
+fn prepare(ctx: &RunContext, st: &Settings, mc: &ModelCase) -> Result<Prepared, ReproError> {
+    let rec = mc.recipe;
+    let mut split = load_data(ctx, rec)?;
+    split.train = sample::first_n(&split.train, st.n_train.min(split.train.len()))?;
+    split.test = sample::first_n(&split.test, st.n_test.min(split.test.len()))?;
+    let config = rec.model_config(&split.train)?;
+    let seed = ctx.seed_for("lds-mnist.model");
+    let train_config = rec.train_config(ctx.quick, seed);
+    let (model, _) = train_cached(ctx, rec.name, &split.train, &config, &train_config, seed)?;
+    let retrainer = ModelRetrainer::new(
+        &split.train,
+        &split.test,
+        config.clone(),
+        train_config.clone(),
+        &device(),
+    )?
+    .with_cache(ctx.cache.clone())
+    .with_progress(ctx.progress.clone());
+    let t = Instant::now();
+    let truth = Lds::params()
+        .m(st.m_subsets)
+        .alpha(0.5)
+        .seed(ctx.seed_for("lds-mnist.subsets"))
+        .ground_truth(&retrainer)?;
+    let truth_s = t.elapsed().as_secs_f64();
+    let source = ModelSource::new(model, device()).with_train_config(train_config);
+    Ok(Prepared {
+        train: split.train,
+        test: split.test,
+        source,
+        truth,
+        truth_s,
+    })
+}
+
+/// Every registered method with its defaults (those that need training
+/// checkpoints skipped: the cached models keep none), then every ensemble
+/// method over each ensemble size; with the seconds each ensemble took.
+fn method_runs(
+    ctx: &RunContext,
+    st: &Settings,
+    mc: &ModelCase,
+    p: &Prepared,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<MethodRun>, EnsembleSeconds), ReproError> {
+    let seed = ctx.seed_for("lds-mnist.method");
+    let mut runs = Vec::new();
+    for info in methods::list() {
+        if info.caps.needs_checkpoints {
+            notes.push(format!(
+                "{} {}: {} needs training checkpoints, which this benchmark's cached models do not keep",
+                mc.label, info.name, info.name
+            ));
+            continue;
         }
-    };
-    let eval_fail = |what: &'static str| {
-        move |e: wellspring_eval::EvalError| ReproError::Failed {
-            target: TARGET.name,
-            reason: format!("{what}: {e}"),
+        runs.push(MethodRun {
+            label: info.name.to_string(),
+            name: info.name,
+            opts: MethodOptions::new().seed(seed),
+            source: None,
+        });
+    }
+    let mut ensemble_s = Vec::new();
+    for &m in st.ensembles {
+        let t = Instant::now();
+        let members = train_ensemble(
+            &p.source,
+            &p.train,
+            &EnsembleParams::new(m).seed(ctx.seed_for("lds-mnist.trak")),
+            Some(&ctx.cache),
+        )?;
+        ensemble_s.push((m, t.elapsed().as_secs_f64()));
+        let src = p.source.clone().with_ensemble(members);
+        for info in methods::list() {
+            let Some(key) = info.caps.ensemble_param else {
+                continue;
+            };
+            runs.push(MethodRun {
+                label: format!("{} (M = {m})", info.name),
+                name: info.name,
+                opts: MethodOptions::new().seed(seed).param(key, m.to_string()),
+                source: Some(src.clone()),
+            });
         }
-    };
-    let (n_train, n_test, m_subsets) = if ctx.quick {
-        (500, 40, 6)
-    } else {
-        (5000, 500, 50)
-    };
-    let ensembles: &[usize] = if ctx.quick { &[2] } else { &[10, 50] };
+    }
+    Ok((runs, ensemble_s))
+}
+
+fn model_rows(ctx: &RunContext, st: &Settings, mc: &ModelCase) -> Result<ModelRows, ReproError> {
+    let p = prepare(ctx, st, mc)?;
+    let mut notes = Vec::new();
+    let (runs, ensemble_s) = method_runs(ctx, st, mc, &p, &mut notes)?;
+    let bar = ctx
+        .progress
+        .bar(runs.len() as u64, format!("lds-mnist {}", mc.label));
+    let mut rows = Vec::new();
+    for run in &runs {
+        let method = methods::by_name(run.name, &run.opts)?;
+        let mem = PeakMemory::start();
+        let t = Instant::now();
+        let scores = method
+            .fit_dyn(run.source.as_ref().unwrap_or(&p.source), &p.train)
+            .and_then(|f| f.attribute(&p.test));
+        let seconds = t.elapsed().as_secs_f64();
+        let peak = mem.finish();
+        bar.inc(1);
+        let scores = match scores {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push(format!("{} {}: {e}", mc.label, run.label));
+                continue;
+            }
+        };
+        let lds = p.truth.score(&scores, Output::Margin)?;
+        let dattri = DATTRI_SECONDS
+            .iter()
+            .find(|(n, ..)| *n == run.label)
+            .and_then(|r| if mc.dattri_col == 0 { r.1 } else { r.2 });
+        rows.push(Row {
+            label: run.label.clone(),
+            lds,
+            seconds,
+            peak,
+            dattri,
+        });
+    }
+    bar.finish_and_clear();
+    ctx_note_times(&mut notes, mc.label, p.truth_s, &ensemble_s);
+    Ok(ModelRows {
+        label: mc.label,
+        rows,
+        notes,
+    })
+}
+
+fn report(ctx: &RunContext, st: &Settings, models: &[ModelRows]) -> Report {
+    let (n_train, n_test, m_subsets, ensembles) =
+        (st.n_train, st.n_test, st.m_subsets, st.ensembles);
     let mut table = Table::new([
         "model",
         "method",
@@ -118,130 +315,24 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     .title(format!(
         "LDS (Spearman, {m_subsets} half-subsets, margin) and cost of a full {n_train} × {n_test} score matrix"
     ));
-    let mut skipped: Vec<String> = Vec::new();
-    let mut chart = BarChart::new("LDS per method").y_label("LDS");
-    let mut cats: Vec<String> = Vec::new();
-    let mut per_model: Vec<(String, Vec<f64>)> = Vec::new();
-    for mc in &MODELS {
-        let rec = recipe(mc.recipe)?;
-        let mut split = load_data(ctx, rec)?;
-        split.train = sample::first_n(&split.train, n_train.min(split.train.len()))?;
-        split.test = sample::first_n(&split.test, n_test.min(split.test.len()))?;
-        let (train, test) = (&split.train, &split.test);
-        let config = rec.model_config(train)?;
-        let seed = ctx.seed_for("lds-mnist.model");
-        let train_config = rec.train_config(ctx.quick, seed);
-        let (model, _) = train_cached(ctx, mc.recipe, train, &config, &train_config, seed)?;
-        let retrainer =
-            ModelRetrainer::new(train, test, config.clone(), train_config.clone(), &device())
-                .map_err(eval_fail("retrainer"))?
-                .with_cache(ctx.cache.clone())
-                .with_progress(ctx.progress.clone());
-        let t = Instant::now();
-        let truth = Lds::params()
-            .m(m_subsets)
-            .alpha(0.5)
-            .seed(ctx.seed_for("lds-mnist.subsets"))
-            .ground_truth(&retrainer)
-            .map_err(eval_fail("LDS ground truth"))?;
-        let truth_s = t.elapsed().as_secs_f64();
-        let source =
-            ModelSource::new(model.clone(), device()).with_train_config(train_config.clone());
-        let mut runs: Vec<(String, MethodOptions, &'static str, Option<ModelSource>)> = Vec::new();
-        for info in methods::list() {
-            if info.name == "tracin-cp" {
-                skipped.push(format!(
-                    "{} {}: tracin-cp needs training checkpoints, which this benchmark's cached models do not keep",
-                    mc.label, info.name
-                ));
-                continue;
-            }
-            let opts = MethodOptions::new().seed(ctx.seed_for("lds-mnist.method"));
-            runs.push((info.name.to_string(), opts, info.name, None));
-        }
-        let mut ensemble_s = Vec::new();
-        for &m in ensembles {
-            let t = Instant::now();
-            let members = train_ensemble(
-                &source,
-                train,
-                &EnsembleParams::new(m).seed(ctx.seed_for("lds-mnist.trak")),
-                Some(&ctx.cache),
-            )
-            .map_err(fail(format!("TRAK ensemble of {m}")))?;
-            ensemble_s.push((m, t.elapsed().as_secs_f64()));
-            let opts = MethodOptions::new()
-                .seed(ctx.seed_for("lds-mnist.method"))
-                .param("models", m.to_string());
-            runs.push((
-                format!("trak (M = {m})"),
-                opts,
-                "trak",
-                Some(source.clone().with_ensemble(members)),
-            ));
-        }
-        let bar = ctx
-            .progress
-            .bar(runs.len() as u64, format!("lds-mnist {}", mc.label));
-        let mut values = Vec::new();
-        for (label, opts, name, src) in &runs {
-            let method = by_name(name, opts).map_err(fail(label.clone()))?;
-            let mem = PeakMemory::start();
-            let t = Instant::now();
-            let scores = method
-                .fit_dyn(src.as_ref().unwrap_or(&source), train)
-                .and_then(|f| f.attribute(test));
-            let secs = t.elapsed().as_secs_f64();
-            let peak = mem.finish();
-            bar.inc(1);
-            let scores = match scores {
-                Ok(s) => s,
-                Err(e) => {
-                    skipped.push(format!("{} {label}: {e}", mc.label));
-                    continue;
-                }
-            };
-            let lds = truth
-                .score(&scores, Output::Margin)
-                .map_err(eval_fail("LDS"))?;
-            let dattri = DATTRI_SECONDS
-                .iter()
-                .find(|(n, ..)| *n == *label || (label == "trak" && *n == "trak"))
-                .and_then(|r| if mc.dattri_col == 0 { r.1 } else { r.2 });
+    for mr in models {
+        for r in &mr.rows {
             table.push_row([
-                Cell::text(mc.label),
-                Cell::text(label.clone()),
+                Cell::text(mr.label),
+                Cell::text(r.label.clone()),
                 Cell::text(format!(
                     "{:.3} ± {:.3}",
-                    lds.summary.mean, lds.summary.std_err
+                    r.lds.summary.mean, r.lds.summary.std_err
                 )),
-                Cell::num(secs, 2),
-                peak.map_or(Cell::text("n/a"), |p| Cell::num(p.0, 0)),
-                peak.map_or(Cell::text("n/a"), |p| Cell::num(p.1, 0)),
-                dattri.map_or(Cell::text("—"), |d| Cell::num(d, 1)),
-                dattri.map_or(Cell::text("—"), |d| {
-                    Cell::text(speedup(d / secs.max(1e-9)))
+                Cell::num(r.seconds, 2),
+                r.peak.map_or(Cell::text("n/a"), |p| Cell::num(p.0, 0)),
+                r.peak.map_or(Cell::text("n/a"), |p| Cell::num(p.1, 0)),
+                r.dattri.map_or(Cell::text("—"), |d| Cell::num(d, 1)),
+                r.dattri.map_or(Cell::text("—"), |d| {
+                    Cell::text(speedup(d / r.seconds.max(1e-9)))
                 }),
             ]);
-            if !cats.contains(label) {
-                cats.push(label.clone());
-            }
-            values.push((label.clone(), lds.summary.mean));
         }
-        bar.finish_and_clear();
-        per_model.push((
-            mc.label.to_string(),
-            cats.iter()
-                .map(|c| values.iter().find(|(l, _)| l == c).map_or(0.0, |v| v.1))
-                .collect(),
-        ));
-        ctx_note_times(&mut skipped, mc.label, truth_s, &ensemble_s);
-    }
-    chart = chart.categories(cats.clone());
-    for (label, v) in per_model {
-        let mut v = v;
-        v.resize(cats.len(), 0.0);
-        chart = chart.group(label, v);
     }
     let mut report = Report::new(
         TARGET.name,
@@ -266,7 +357,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .setting("models", "mnist5k-logreg (Linear 784-10, SGD lr 0.01, batch 32, 20 epochs); mnist5k-mlp (784-128-64-10, dropout 0.1, SGD lr 0.01 momentum 0.9, batch 64, 50 epochs)")
         .setting("device", "flex (CPU), 2 rayon threads on the development machine")
         .table(table)
-        .plot("lds-mnist-lds", chart)
+        .plot("lds-mnist-lds", lds_chart(models))
         .note(
             "dattri times: dattri 0.3 with torch 2.15 on a 2-core CPU, from issue D's text \
              (median of 3 runs, or 1 run where it took over a minute); not re-measured here \
@@ -277,8 +368,8 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
              (assets/images/benchmark-result-mnist.png) and in the paper's figures; we found \
              no text table to copy numbers from, so the column is left out rather than guessed.",
         );
-    for s in skipped {
-        report = report.note(s);
+    for s in models.iter().flat_map(|m| &m.notes) {
+        report = report.note(s.clone());
     }
     if ctx.quick {
         report = report.note(format!(
@@ -287,7 +378,40 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
              dattri's."
         ));
     }
-    Ok(report)
+    report
+}
+
+/// LDS per method, one group per model; the methods in first-seen order
+/// (a model without a method's row shows 0).
+fn lds_chart(models: &[ModelRows]) -> BarChart {
+    let mut cats: Vec<String> = Vec::new();
+    let mut per_model: Vec<(String, Vec<f64>)> = Vec::new();
+    for mr in models {
+        for r in &mr.rows {
+            if !cats.contains(&r.label) {
+                cats.push(r.label.clone());
+            }
+        }
+        per_model.push((
+            mr.label.to_string(),
+            cats.iter()
+                .map(|c| {
+                    mr.rows
+                        .iter()
+                        .find(|r| r.label == *c)
+                        .map_or(0.0, |r| r.lds.summary.mean)
+                })
+                .collect(),
+        ));
+    }
+    let mut chart = BarChart::new("LDS per method")
+        .y_label("LDS")
+        .categories(cats.clone());
+    for (label, mut v) in per_model {
+        v.resize(cats.len(), 0.0);
+        chart = chart.group(label, v);
+    }
+    chart
 }
 
 fn ctx_note_times(notes: &mut Vec<String>, model: &str, truth_s: f64, ensembles: &[(usize, f64)]) {

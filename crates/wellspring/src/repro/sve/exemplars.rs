@@ -10,83 +10,40 @@
 
 use std::sync::OnceLock;
 
-use serde::Serialize;
-use wellspring_attrib::{
-    FittedAttributor, MethodOptions, ModelSource, ProjectionSpec, by_name, methods,
-};
+use wellspring_attrib::{FittedAttributor, MethodOptions, ModelSource, ProjectionSpec, methods};
 use wellspring_core::{Dataset, Features};
 use wellspring_data::sample;
 use wellspring_models::{Model, ModelConfig, TrainConfig, evaluate, features, predict_logits};
-use wellspring_report::CacheKey;
+use wellspring_report::{CacheKey, Report};
 
-use crate::repro::recipes::{Recipe, data_fingerprint, device, load_data, recipe, train_cached};
+use crate::repro::method::{Layers, MethodSpec};
+use crate::repro::recipes::{
+    FMNIST_MLP, MNIST_MLP, OPTDIGITS_MLP, Recipe, data_fingerprint, device, load_data, train_cached,
+};
 use crate::repro::{ReproError, RunContext};
-
-/// One attribution method of the SVE paper's comparisons.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub(super) struct SveMethod {
-    /// Label in tables ("TracIn").
-    pub label: &'static str,
-    /// Registry names to try, in order of preference.
-    pub names: &'static [&'static str],
-    /// Restrict gradients to the head (the last layer), as in the paper.
-    pub head_only: bool,
-    /// Extra `--param`s.
-    pub params: &'static [(&'static str, &'static str)],
-}
 
 /// Projection of all-layer gradients (full MLP gradients of 60 000 points
 /// would not fit in memory): TracIn App. E's Gaussian sketch.
 pub(super) const ALL_LAYER_PROJECTION: ProjectionSpec = ProjectionSpec::Gaussian { dim: 512 };
 
 /// PAE (SVE Algorithm 1): −‖softmax(z_i) − softmax(z_j)‖₂.
-pub(super) const PAE: SveMethod = SveMethod {
-    label: "PAE",
-    names: &["pae"],
-    head_only: false,
-    params: &[],
-};
+pub(super) const PAE: MethodSpec = MethodSpec::new("PAE", "pae");
 /// Emb: −‖f_i − f_j‖₂ of penultimate features (the SVE code's "Emb").
-pub(super) const EMB: SveMethod = SveMethod {
-    label: "Emb",
-    names: &["emb-dist"],
-    head_only: false,
-    params: &[],
-};
+pub(super) const EMB: MethodSpec = MethodSpec::new("Emb", "emb-dist");
 /// TracIn (Pruthi et al. 2020) on the last layer's gradients.
-pub(super) const TRACIN: SveMethod = SveMethod {
-    label: "TracIn",
-    names: &["tracin"],
-    head_only: true,
-    params: &[],
-};
+pub(super) const TRACIN: MethodSpec = MethodSpec::new("TracIn", "tracin").head_only();
 /// Representer points (Yeh et al. 2018), a last-layer method by construction;
 /// the head is refitted to the labels, so `α_i = −∂ℓ_i/∂z_i / (2λn)` is the
 /// last-layer loss gradient whose sparsity the SVE is about.
-pub(super) const RPS: SveMethod = SveMethod {
-    label: "RPS",
-    names: &["rps"],
-    head_only: false,
-    params: &[("target", "labels")],
-};
+pub(super) const RPS: MethodSpec = MethodSpec::new("RPS", "rps").params(&[("target", "labels")]);
 /// Influence functions (Koh & Liang 2017) on the last layer: the explicit
 /// damped Hessian (small there), else conjugate gradients.
-pub(super) const IF: SveMethod = SveMethod {
-    label: "IF",
-    names: &["if-explicit", "if-cg"],
-    head_only: true,
-    params: &[],
-};
+pub(super) const IF: MethodSpec = MethodSpec::new("IF", "if-explicit").or("if-cg").head_only();
 /// TracIn over all layers (the non-last-layer contrast of Figure 1).
-pub(super) const TRACIN_ALL: SveMethod = SveMethod {
-    label: "TracIn (all layers)",
-    names: &["tracin"],
-    head_only: false,
-    params: &[],
-};
+pub(super) const TRACIN_ALL: MethodSpec = MethodSpec::new("TracIn (all layers)", "tracin");
 
 /// The methods of Tables 1–2 and Figure 7, in the paper's order.
-pub(super) const METHODS: [SveMethod; 5] = [PAE, EMB, TRACIN, RPS, IF];
+pub(super) const METHODS: [MethodSpec; 5] = [PAE, EMB, TRACIN, RPS, IF];
 
 /// A method resolved against the registry: the name and options to build it
 /// with, or why it cannot run here.
@@ -108,18 +65,12 @@ pub(super) enum Resolved {
     Unavailable(String),
 }
 
-/// The parameter key a gradient method uses to select layers, if any.
-fn layer_key(info: &methods::MethodInfo) -> Option<&'static str> {
-    info.params
-        .iter()
-        .map(|(k, _)| *k)
-        .find(|k| k.contains("layer"))
-}
-
-/// Resolves `m` against the registry with seed `seed`.
-pub(super) fn resolve(m: SveMethod, seed: u64) -> Resolved {
+/// Resolves `m` against the registry with seed `seed`: the first of its
+/// names that builds, restricted to the last layer through the method's
+/// layer parameter or, without one, on the head view.
+pub(super) fn resolve(m: MethodSpec, seed: u64) -> Resolved {
     let mut why = Vec::new();
-    for &name in m.names {
+    for name in m.names() {
         let Ok(info) = methods::info(name) else {
             why.push(format!("{name} not yet available"));
             continue;
@@ -131,27 +82,27 @@ pub(super) fn resolve(m: SveMethod, seed: u64) -> Resolved {
             options = options.param(*k, *v);
             detail = format!("{detail}, {k}={v}");
         }
-        if m.head_only {
-            match layer_key(info) {
-                Some(key) => {
-                    options = options.param(key, "head");
-                    detail = format!("{detail}, {key}=head");
-                }
-                None => {
-                    // The head is small: exact gradients, no projection.
-                    on_head = true;
-                    options = options.projection(ProjectionSpec::Identity);
-                    detail = format!(
-                        "{detail} on the head (softmax regression on the penultimate \
-                         features with the trained last layer's weights), no projection"
-                    );
-                }
+        match (m.layers, info.caps.layer_param) {
+            (Layers::Head, Some(key)) => {
+                options = options.param(key, "head");
+                detail = format!("{detail}, {key}=head");
             }
-        } else if info.uses_gradients {
-            options = options.projection(ALL_LAYER_PROJECTION);
-            detail = format!("{detail}, all layers, projection {ALL_LAYER_PROJECTION}");
+            (Layers::Head, None) => {
+                // The head is small: exact gradients, no projection.
+                on_head = true;
+                options = options.projection(ProjectionSpec::Identity);
+                detail = format!(
+                    "{detail} on the head (softmax regression on the penultimate \
+                     features with the trained last layer's weights), no projection"
+                );
+            }
+            (Layers::All, _) if info.uses_gradients => {
+                options = options.projection(ALL_LAYER_PROJECTION);
+                detail = format!("{detail}, all layers, projection {ALL_LAYER_PROJECTION}");
+            }
+            (Layers::All, _) => {}
         }
-        match by_name(name, &options) {
+        match methods::by_name(name, &options) {
             Ok(_) => {
                 return Resolved::Ready {
                     name,
@@ -202,14 +153,14 @@ pub(super) const QUICK_TEST: usize = 500;
 
 /// The datasets of Tables 1–2 with the paper row each stands in for:
 /// quick mode keeps the embedded ones (MNIST, Optdigits).
-pub(super) fn datasets(ctx: &RunContext) -> Vec<(&'static str, &'static str)> {
-    let all = [
-        ("mnist-mlp", "MNIST"),
-        ("fmnist-mlp", "CIFAR-10"),
-        ("optdigits-mlp", "CIFAR-100"),
+pub(super) fn datasets(ctx: &RunContext) -> Vec<(&'static Recipe, &'static str)> {
+    let all: [(&'static Recipe, &'static str); 3] = [
+        (&MNIST_MLP, "MNIST"),
+        (&FMNIST_MLP, "CIFAR-10"),
+        (&OPTDIGITS_MLP, "CIFAR-100"),
     ];
     all.into_iter()
-        .filter(|(r, _)| !ctx.quick || !r.starts_with("fmnist"))
+        .filter(|(r, _)| !ctx.quick || r.dataset != FMNIST_MLP.dataset)
         .collect()
 }
 
@@ -224,15 +175,14 @@ pub(super) fn split_for(ctx: &RunContext, r: &Recipe) -> Result<(Dataset, Datase
     Ok((split.train, test))
 }
 
-/// Trains (or loads) recipe `recipe_name`'s model on `train`, tagged `tag`.
+/// Trains (or loads) `r`'s model on `train`, tagged `tag`.
 pub(super) fn train_on(
     ctx: &RunContext,
-    recipe_name: &str,
+    r: &Recipe,
     tag: &str,
     train: Dataset,
     test: Dataset,
 ) -> Result<Trained, ReproError> {
-    let r = recipe(recipe_name)?;
     let seed = ctx.seed_for("sve-exemplars.model");
     let config = r.model_config(&train)?;
     let train_config = r.train_config(ctx.quick, seed);
@@ -255,9 +205,9 @@ pub(super) fn train_on(
 }
 
 /// The clean model of a recipe (shared by Tables 1–2 and Figure 1).
-pub(super) fn clean(ctx: &RunContext, recipe_name: &str) -> Result<Trained, ReproError> {
-    let (train, test) = split_for(ctx, recipe(recipe_name)?)?;
-    train_on(ctx, recipe_name, recipe_name, train, test)
+pub(super) fn clean(ctx: &RunContext, r: &Recipe) -> Result<Trained, ReproError> {
+    let (train, test) = split_for(ctx, r)?;
+    train_on(ctx, r, r.name, train, test)
 }
 
 impl Trained {
@@ -305,7 +255,7 @@ impl Trained {
             .map(|(x, y)| (x - y).abs())
             .fold(0.0f32, f32::max);
         if gap > 1e-3 * (1.0 + a.iter().map(|x| x.abs()).fold(0.0f32, f32::max)) {
-            return Err(failed(format!(
+            return Err(ReproError::Failed(format!(
                 "head view of {} differs from the network's logits by {gap}",
                 self.tag
             )));
@@ -327,9 +277,7 @@ impl Trained {
             self.model.clone()
         };
         let source = ModelSource::new(model, device()).with_train_config(self.train_config.clone());
-        by_name(name, options)
-            .and_then(|m| m.fit_dyn(&source, train))
-            .map_err(|e| failed(format!("{name} on {}: {e}", self.tag)))
+        Ok(methods::by_name(name, options)?.fit_dyn(&source, train)?)
     }
 
     /// The top-`k` training points (best first) of every test point under
@@ -347,7 +295,7 @@ impl Trained {
             ..
         } = res
         else {
-            return Err(failed("top_k of an unavailable method".into()));
+            return Err(ReproError::Failed("top_k of an unavailable method".into()));
         };
         let (name, on_head) = (*name, *on_head);
         let mut key = self.key("sve-topk", name, options).field("k", &k);
@@ -372,9 +320,7 @@ impl Trained {
             while j0 < self.test.len() {
                 let idx: Vec<usize> = (j0..(j0 + chunk).min(self.test.len())).collect();
                 let part = test.select(&idx)?;
-                let s = fitted
-                    .attribute(&part)
-                    .map_err(|e| failed(format!("{name} on {}: {e}", self.tag)))?;
+                let s = fitted.attribute(&part)?;
                 out.extend(
                     s.top_k_all(k)
                         .into_iter()
@@ -403,7 +349,9 @@ impl Trained {
             ..
         } = res
         else {
-            return Err(failed("self-influence of an unavailable method".into()));
+            return Err(ReproError::Failed(
+                "self-influence of an unavailable method".into(),
+            ));
         };
         let (name, on_head) = (*name, *on_head);
         let n = n.min(self.train.len());
@@ -419,9 +367,7 @@ impl Trained {
             };
             let train = sample::first_n(full, n)?;
             let fitted = self.fit(name, options, &train, on_head)?;
-            fitted
-                .self_attribute()
-                .map_err(|e| failed(format!("{name} self-influence on {}: {e}", self.tag)))
+            Ok(fitted.self_attribute()?)
         })
     }
 
@@ -432,11 +378,22 @@ impl Trained {
     }
 }
 
-fn failed(reason: String) -> ReproError {
-    ReproError::Failed {
-        target: "sve-exemplars",
-        reason,
+/// Adds each method's setup (or why it was skipped) to the report.
+pub(super) fn method_settings(mut report: Report, resolved: &[Resolved]) -> Report {
+    for (m, r) in METHODS.iter().zip(resolved) {
+        report = match r {
+            Resolved::Ready { detail, .. } => {
+                report.setting(format!("method.{}", m.label), detail.clone())
+            }
+            Resolved::Unavailable(why) => report
+                .setting(format!("method.{}", m.label), "not yet available")
+                .note(format!(
+                    "{}: not yet available ({why}); its column is n/a.",
+                    m.label
+                )),
+        };
     }
+    report
 }
 
 /// How often each training point appears among the first `k` entries of the
@@ -527,12 +484,7 @@ mod tests {
                 m.label
             );
         }
-        let fake = SveMethod {
-            label: "X",
-            names: &["no-such-method"],
-            head_only: true,
-            params: &[],
-        };
+        let fake = MethodSpec::new("X", "no-such-method").head_only();
         match resolve(fake, 0) {
             Resolved::Unavailable(why) => assert!(why.contains("not yet available"), "{why}"),
             Resolved::Ready { .. } => panic!("resolved an unknown method"),

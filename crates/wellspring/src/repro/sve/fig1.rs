@@ -9,10 +9,10 @@ use wellspring_eval::{ModelRetrainer, RetrainSpec, Retrainer};
 use wellspring_report::{Cell, Histogram, Report, Table};
 
 use super::exemplars::{
-    IF, RPS, Resolved, SveMethod, TRACIN, TRACIN_ALL, Trained, clean, datasets, resolve,
-    stand_in_note,
+    IF, RPS, Resolved, TRACIN, TRACIN_ALL, Trained, clean, datasets, resolve, stand_in_note,
 };
-use crate::repro::recipes::device;
+use crate::repro::method::MethodSpec;
+use crate::repro::recipes::{OPTDIGITS_MLP, Recipe, device};
 use crate::repro::{ReproError, RunContext, Target};
 
 /// Share of the training set each subsampled model sees (Feldman & Zhang 2020).
@@ -20,17 +20,13 @@ const SUBSET_SHARE: f64 = 0.7;
 
 /// The recipe whose ground-truth memorisation is estimated (small enough to
 /// retrain tens of times on a CPU).
-const GROUND_TRUTH_RECIPE: &str = "optdigits-mlp";
+const GROUND_TRUTH_RECIPE: &Recipe = &OPTDIGITS_MLP;
 
 /// Feldman & Zhang's (2020) subsampled memorisation estimate, the paper's
 /// Figure 1b ground truth: `mem(i) = P[h(x_i) = y_i | i ∈ S] − P[h(x_i) = y_i | i ∉ S]`
 /// over `m` models trained on random `SUBSET_SHARE` subsets `S` (same recipe).
 /// Points never in (or never out of) a subset get 0.
 fn memorisation(ctx: &RunContext, t: &Trained, m: usize) -> Result<Vec<f32>, ReproError> {
-    let fail = |e: wellspring_eval::EvalError| ReproError::Failed {
-        target: TARGET.name,
-        reason: format!("memorisation retraining on {}: {e}", t.tag),
-    };
     let n = t.train.len();
     let retrainer = ModelRetrainer::new(
         &t.train,
@@ -38,8 +34,7 @@ fn memorisation(ctx: &RunContext, t: &Trained, m: usize) -> Result<Vec<f32>, Rep
         t.config.clone(),
         t.train_config.clone(),
         &device(),
-    )
-    .map_err(fail)?
+    )?
     .with_cache(ctx.cache.clone())
     .with_progress(ctx.progress.clone());
     let base = ctx.seed_for("sve-fig1.memorisation");
@@ -56,7 +51,7 @@ fn memorisation(ctx: &RunContext, t: &Trained, m: usize) -> Result<Vec<f32>, Rep
             derive_seed(base, 1000 + s),
         ));
     }
-    let outs = retrainer.retrain_many(&jobs).map_err(fail)?;
+    let outs = retrainer.retrain_many(&jobs)?;
     let mut tally = vec![[0usize; 4]; n]; // [in, in correct, out, out correct]
     for (out, inside) in outs.iter().zip(&members) {
         let correct = out.correct.as_ref().expect("classification outputs");
@@ -86,7 +81,7 @@ pub(in crate::repro) const TARGET: Target = Target {
 };
 
 /// Methods with a meaningful self-influence (PAE and Emb score 0 on themselves).
-const METHODS: [SveMethod; 4] = [RPS, TRACIN, IF, TRACIN_ALL];
+const METHODS: [MethodSpec; 4] = [RPS, TRACIN, IF, TRACIN_ALL];
 
 /// Thresholds on the normalised self-influence `|s_i| / max |s|`.
 const THRESHOLDS: [f64; 3] = [0.001, 0.1, 0.9];
@@ -130,20 +125,66 @@ pub(super) fn sparsity(s: &[f32]) -> Sparsity {
     }
 }
 
+/// One method's sparsity on one dataset.
+struct MethodRow {
+    label: &'static str,
+    detail: String,
+    sparsity: Sparsity,
+}
+
+/// One dataset: its methods' sparsity and, on the ground-truth recipe, the
+/// memorisation estimate's (with the number of models behind it).
+struct Row {
+    recipe: &'static Recipe,
+    n_train: usize,
+    methods: Vec<MethodRow>,
+    memorisation: Option<(usize, Sparsity)>,
+}
+
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let seed = ctx.seed_for("sve-fig1.methods");
     let resolved: Vec<Resolved> = METHODS.iter().map(|m| resolve(*m, seed)).collect();
     let n_self = if ctx.quick { 2000 } else { 10_000 };
-    let mut table = Table::new([
-        "dataset",
-        "method",
-        "setup",
-        "% with |s|/max > 0.001",
-        "% > 0.1",
-        "% > 0.9",
-        "% of Σ|s| in top 1%",
-    ])
-    .title("Sparsity of self-influence (normalised by the largest |s|)");
+    let mut rows = Vec::new();
+    for (recipe, _) in datasets(ctx) {
+        let t = clean(ctx, recipe)?;
+        let mut methods = Vec::new();
+        let mut done: Vec<&str> = Vec::new();
+        for (m, res) in METHODS.iter().zip(&resolved) {
+            let Resolved::Ready { detail, .. } = res else {
+                continue;
+            };
+            // TracIn without a layer option resolves to its all-layer twin.
+            if done.contains(&detail.as_str()) {
+                continue;
+            }
+            done.push(detail);
+            let s = t.self_influence(ctx, res, n_self)?;
+            methods.push(MethodRow {
+                label: m.label,
+                detail: detail.clone(),
+                sparsity: sparsity(&s),
+            });
+        }
+        let memorisation = if recipe.name == GROUND_TRUTH_RECIPE.name {
+            let m = if ctx.quick { 6 } else { 40 };
+            let mem = memorisation(ctx, &t, m)?;
+            Some((m, sparsity(&mem[..n_self.min(mem.len())])))
+        } else {
+            None
+        };
+        rows.push(Row {
+            recipe,
+            n_train: t.train.len(),
+            methods,
+            memorisation,
+        });
+    }
+    Ok(report(ctx, &resolved, n_self, rows))
+}
+
+/// The paper's two reference rows.
+fn paper_rows(table: &mut Table) {
     table.push_row([
         Cell::text("paper: CIFAR-100"),
         Cell::text("last layer (Fig. 1a)"),
@@ -162,64 +203,59 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         Cell::text("> 10"),
         Cell::text("—"),
     ]);
+}
+
+/// A table row of one sparsity summary.
+fn sparsity_row(dataset: &str, label: &str, setup: String, sp: &Sparsity) -> [Cell; 7] {
+    [
+        Cell::text(dataset),
+        Cell::text(label),
+        Cell::text(setup),
+        Cell::num(sp.above[0], 2),
+        Cell::num(sp.above[1], 2),
+        Cell::num(sp.above[2], 2),
+        Cell::num(sp.top1pct_mass, 1),
+    ]
+}
+
+fn report(ctx: &RunContext, resolved: &[Resolved], n_self: usize, rows: Vec<Row>) -> Report {
+    let mut table = Table::new([
+        "dataset",
+        "method",
+        "setup",
+        "% with |s|/max > 0.001",
+        "% > 0.1",
+        "% > 0.9",
+        "% of Σ|s| in top 1%",
+    ])
+    .title("Sparsity of self-influence (normalised by the largest |s|)");
+    paper_rows(&mut table);
     let mut report = Report::new(TARGET.name, "SVE Figure 1: sparsity of self-influence");
-    for (recipe_name, _) in datasets(ctx) {
-        let t = clean(ctx, recipe_name)?;
+    for row in rows {
+        let name = row.recipe.name;
         let mut hist = Histogram::new(format!(
-            "{recipe_name}: self-influence / max (first {} training points)",
-            n_self.min(t.train.len())
+            "{name}: self-influence / max (first {} training points)",
+            n_self.min(row.n_train)
         ))
         .x_label("|self-influence| / max")
         .bins(40)
         .log_y(true);
-        let mut any = false;
-        let mut done: Vec<&str> = Vec::new();
-        for (m, res) in METHODS.iter().zip(&resolved) {
-            let Resolved::Ready { detail, .. } = res else {
-                continue;
-            };
-            // TracIn without a layer option resolves to its all-layer twin.
-            if done.contains(&detail.as_str()) {
-                continue;
-            }
-            done.push(detail);
-            let s = t.self_influence(ctx, res, n_self)?;
-            let sp = sparsity(&s);
-            table.push_row([
-                Cell::text(recipe_name),
-                Cell::text(m.label),
-                Cell::text(detail.clone()),
-                Cell::num(sp.above[0], 2),
-                Cell::num(sp.above[1], 2),
-                Cell::num(sp.above[2], 2),
-                Cell::num(sp.top1pct_mass, 1),
-            ]);
-            hist = hist.series(m.label, sp.normalised);
-            any = true;
+        let any = !row.methods.is_empty() || row.memorisation.is_some();
+        for m in row.methods {
+            table.push_row(sparsity_row(name, m.label, m.detail, &m.sparsity));
+            hist = hist.series(m.label, m.sparsity.normalised);
         }
-        if recipe_name == GROUND_TRUTH_RECIPE {
-            let m = if ctx.quick { 6 } else { 40 };
-            let mem = memorisation(ctx, &t, m)?;
-            let mem = &mem[..n_self.min(mem.len())];
-            let sp = sparsity(mem);
-            table.push_row([
-                Cell::text(recipe_name),
-                Cell::text("ground truth: memorisation"),
-                Cell::text(format!(
-                    "Feldman & Zhang subsampling, {m} models on {:.0}% subsets, all layers",
-                    100.0 * SUBSET_SHARE
-                )),
-                Cell::num(sp.above[0], 2),
-                Cell::num(sp.above[1], 2),
-                Cell::num(sp.above[2], 2),
-                Cell::num(sp.top1pct_mass, 1),
-            ]);
+        if let Some((m, sp)) = row.memorisation {
+            let setup = format!(
+                "Feldman & Zhang subsampling, {m} models on {:.0}% subsets, all layers",
+                100.0 * SUBSET_SHARE
+            );
+            table.push_row(sparsity_row(name, "ground truth: memorisation", setup, &sp));
             hist = hist.series("memorisation (ground truth)", sp.normalised);
             report = report.setting("memorisation_models", m as u64);
-            any = true;
         }
         if any {
-            report = report.plot(format!("self-influence-{recipe_name}"), hist);
+            report = report.plot(format!("self-influence-{name}"), hist);
         }
     }
     report = report
@@ -233,7 +269,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .setting("self_influence_points", n_self as u64)
         .setting("device", "flex (CPU)")
         .table(table);
-    for (m, r) in METHODS.iter().zip(&resolved) {
+    for (m, r) in METHODS.iter().zip(resolved) {
         report = match r {
             Resolved::Ready { detail, .. } => {
                 report.setting(format!("method.{}", m.label), detail.clone())
@@ -243,13 +279,13 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
                 .note(format!("{}: not yet available ({why}).", m.label)),
         };
     }
-    Ok(report.note(stand_in_note(ctx.quick)).note(
+    report.note(stand_in_note(ctx.quick)).note(
         "The paper's Î is Feldman & Zhang's memorisation estimate in [0, 1] from models \
              retrained on subsets; ours are attribution self-scores normalised by their maximum, \
              so the thresholds compare shapes, not values. RPS refits the head to the labels \
              (target=labels), so α_i is the last-layer loss gradient. PAE and \
              Emb are omitted: their self-score is 0 by construction.",
-    ))
+    )
 }
 
 #[cfg(test)]

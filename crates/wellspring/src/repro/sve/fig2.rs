@@ -212,24 +212,17 @@ fn order(n: usize, seed: u64, pass: u64) -> Vec<usize> {
 /// Percentage of entries of the last layer's per-example gradients (weight
 /// and bias, cross-entropy) of rows `0..m` with `|g| > 0.001`.
 fn nonzero_pct(model: &Model, data: &Dataset, m: usize) -> Result<f64, ReproError> {
-    let fail = |e: wellspring_grad::GradError| ReproError::Failed {
-        target: TARGET.name,
-        reason: e.to_string(),
-    };
     let engine = GradEngine::params()
         .selection(LayerSelection::Head)
         .batch_size(250)
         .block_rows(250)
-        .build(model, &device())
-        .map_err(fail)?;
+        .build(model, &device())?;
     let (mut big, mut total) = (0usize, 0usize);
-    engine
-        .per_sample(data, 0..m.min(data.len()), |b| {
-            big += b.values.iter().filter(|v| v.abs() > THRESHOLD).count();
-            total += b.values.len();
-            Ok(())
-        })
-        .map_err(fail)?;
+    engine.per_sample(data, 0..m.min(data.len()), |b| {
+        big += b.values.iter().filter(|v| v.abs() > THRESHOLD).count();
+        total += b.values.len();
+        Ok(())
+    })?;
     Ok(100.0 * big as f64 / total.max(1) as f64)
 }
 
@@ -294,9 +287,45 @@ fn run_one(
     })
 }
 
+/// One (dataset, model) pair's curves, one per optimiser of [`OPTS`].
+struct Row {
+    dataset: &'static str,
+    arch: Arch,
+    curves: Vec<Curve>,
+}
+
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let s = setting(ctx.quick);
     let (datasets, skipped) = load_data(ctx, &s)?;
+    let rows = rows(ctx, &s, &datasets)?;
+    Ok(report(ctx, &s, &rows, skipped))
+}
+
+fn rows(ctx: &RunContext, s: &Setting, datasets: &[Data]) -> Result<Vec<Row>, ReproError> {
+    let bar = ctx.progress.bar(
+        (datasets.len() * ARCHS.len() * OPTS.len()) as u64,
+        "sve-fig2 runs",
+    );
+    let mut rows = Vec::new();
+    for d in datasets {
+        for arch in ARCHS {
+            let mut curves = Vec::new();
+            for opt in OPTS {
+                curves.push(run_one(ctx, s, d, arch, opt)?);
+                bar.inc(1);
+            }
+            rows.push(Row {
+                dataset: d.name,
+                arch,
+                curves,
+            });
+        }
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+fn report(ctx: &RunContext, s: &Setting, rows: &[Row], skipped: Vec<String>) -> Report {
     let last = s.steps;
     let mut header = vec!["dataset".to_string(), "model".to_string()];
     header.extend(OPTS.iter().map(|o| format!("{} (%)", o.label())));
@@ -313,50 +342,53 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     ]);
     let mut curves = Table::new(["dataset", "model", "optimiser", "step", "% non-zero"])
         .title("Every checkpoint of every run");
-    let bar = ctx.progress.bar(
-        (datasets.len() * ARCHS.len() * OPTS.len()) as u64,
-        "sve-fig2 runs",
-    );
     let mut report = Report::new(
         TARGET.name,
         "SVE Figure 2: non-zero last-layer gradients during training",
     );
-    for d in &datasets {
-        for arch in ARCHS {
-            let mut row = vec![Cell::text(d.name), Cell::text(arch.label())];
-            let mut chart = LineChart::new(format!(
-                "{} {}: last-layer gradient entries with |g| > 0.001",
-                d.name,
-                arch.label()
-            ))
-            .x_label("training step")
-            .y_label("% non-zero")
-            .markers(true);
-            for opt in OPTS {
-                let c = run_one(ctx, &s, d, arch, opt)?;
-                bar.inc(1);
-                for &(step, pct) in &c.points {
-                    curves.push_row([
-                        Cell::text(d.name),
-                        Cell::text(arch.label()),
-                        Cell::text(opt.label()),
-                        Cell::from(step),
-                        Cell::num(pct, 2),
-                    ]);
-                }
-                let end = c.points.last().map_or(f64::NAN, |p| p.1);
-                row.push(Cell::num(end, 2));
-                chart = chart.series(opt.label(), c.points.iter().map(|&(st, p)| (st as f64, p)));
+    for r in rows {
+        let (name, arch) = (r.dataset, r.arch);
+        let mut row = vec![Cell::text(name), Cell::text(arch.label())];
+        let mut chart = LineChart::new(format!(
+            "{} {}: last-layer gradient entries with |g| > 0.001",
+            name,
+            arch.label()
+        ))
+        .x_label("training step")
+        .y_label("% non-zero")
+        .markers(true);
+        for (opt, c) in OPTS.iter().zip(&r.curves) {
+            for &(step, pct) in &c.points {
+                curves.push_row([
+                    Cell::text(name),
+                    Cell::text(arch.label()),
+                    Cell::text(opt.label()),
+                    Cell::from(step),
+                    Cell::num(pct, 2),
+                ]);
             }
-            table.push_row(row);
-            report = report.plot(
-                format!("{}-{}", d.name.to_lowercase(), arch.label().to_lowercase()),
-                chart,
-            );
+            let end = c.points.last().map_or(f64::NAN, |p| p.1);
+            row.push(Cell::num(end, 2));
+            chart = chart.series(opt.label(), c.points.iter().map(|&(st, p)| (st as f64, p)));
         }
+        table.push_row(row);
+        report = report.plot(
+            format!("{}-{}", name.to_lowercase(), arch.label().to_lowercase()),
+            chart,
+        );
     }
-    bar.finish_and_clear();
-    report = report
+    describe(ctx, s, report, [table, curves], skipped)
+}
+
+/// The method, settings, tables and notes of the report.
+fn describe(
+    ctx: &RunContext,
+    s: &Setting,
+    report: Report,
+    [table, curves]: [Table; 2],
+    skipped: Vec<String>,
+) -> Report {
+    let mut report = report
         .paragraph(
             "Each run trains from the same seeded initialisation for the given number of \
              optimizer steps (constant learning rate, shuffled mini-batches) and, at every \
@@ -428,7 +460,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             s.measure
         ));
     }
-    Ok(report)
+    report
 }
 
 #[cfg(test)]

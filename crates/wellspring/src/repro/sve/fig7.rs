@@ -7,9 +7,9 @@
 use wellspring_data::{SuperclassMap, relabel};
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use super::exemplars::{METHODS, Resolved, SveMethod, resolve, split_for, train_on};
-use super::table1::method_settings;
-use crate::repro::recipes::recipe;
+use super::exemplars::{METHODS, Resolved, method_settings, resolve, split_for, train_on};
+use crate::repro::method::MethodSpec;
+use crate::repro::recipes::{FMNIST_MLP, MNIST_MLP, Recipe};
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -20,23 +20,18 @@ pub(in crate::repro) const TARGET: Target = Target {
 };
 
 /// The seeded random baseline, for the chance level.
-const RANDOM: SveMethod = SveMethod {
-    label: "Random",
-    names: &["random"],
-    head_only: false,
-    params: &[],
-};
+const RANDOM: MethodSpec = MethodSpec::new("Random", "random");
 
-/// (recipe, superclass map name, map, what it stands in for).
-fn settings(quick: bool) -> Vec<(&'static str, &'static str, SuperclassMap)> {
+/// (recipe, superclass map name, map).
+fn settings(quick: bool) -> Vec<(&'static Recipe, &'static str, SuperclassMap)> {
     let mut v = vec![(
-        "mnist-mlp",
+        &MNIST_MLP,
         "digit < 5 (binary; subclasses = the 10 digits)",
         SuperclassMap::mnist_digit_lt5(),
     )];
     if !quick {
         v.push((
-            "fmnist-mlp",
+            &FMNIST_MLP,
             "footwear (binary; subclasses = the 10 Fashion-MNIST classes)",
             SuperclassMap::fashion_footwear(),
         ));
@@ -44,10 +39,62 @@ fn settings(quick: bool) -> Vec<(&'static str, &'static str, SuperclassMap)> {
     v
 }
 
+/// One binary relabelling: its model and every method's (identical
+/// subclass, identical class) rates (`None`: unavailable).
+struct Row {
+    recipe: &'static Recipe,
+    map_name: &'static str,
+    n_train: usize,
+    n_test: usize,
+    accuracy: f64,
+    rates: Vec<Option<(f64, f64)>>,
+}
+
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let seed = ctx.seed_for("sve-fig7.methods");
-    let all: Vec<SveMethod> = METHODS.iter().copied().chain([RANDOM]).collect();
+    let all: Vec<MethodSpec> = METHODS.iter().copied().chain([RANDOM]).collect();
     let resolved: Vec<Resolved> = all.iter().map(|m| resolve(*m, seed)).collect();
+    let mut rows = Vec::new();
+    for (recipe, map_name, map) in settings(ctx.quick) {
+        let (train, test) = split_for(ctx, recipe)?;
+        let (train, test) = (relabel(&train, &map)?, relabel(&test, &map)?);
+        let tag = format!(
+            "{}/{}",
+            recipe.name,
+            map_name.split(' ').next().unwrap_or("super")
+        );
+        let t = train_on(ctx, recipe, &tag, train, test)?;
+        let tr = t.train.labels_checked()?;
+        let te = t.test.labels_checked()?;
+        let tr_sub = &t
+            .train
+            .subclasses()
+            .expect("relabel sets subclasses")
+            .labels;
+        let te_sub = &t.test.subclasses().expect("relabel sets subclasses").labels;
+        let mut rates = Vec::new();
+        for res in &resolved {
+            rates.push(match res {
+                Resolved::Ready { .. } => {
+                    let lists = t.top_k(ctx, res, 1)?;
+                    Some(identical_rates(&lists, tr, te, tr_sub, te_sub))
+                }
+                Resolved::Unavailable(_) => None,
+            });
+        }
+        rows.push(Row {
+            recipe,
+            map_name,
+            n_train: t.train.len(),
+            n_test: t.test.len(),
+            accuracy: t.accuracy,
+            rates,
+        });
+    }
+    Ok(report(&all, &resolved, &rows))
+}
+
+fn report(all: &[MethodSpec], resolved: &[Resolved], rows: &[Row]) -> Report {
     let mut table = Table::new([
         "dataset (superclasses)",
         "method",
@@ -72,57 +119,39 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .x_label("method")
         .y_label("identical class (%)")
         .categories(labels);
-
-    for (recipe_name, map_name, map) in settings(ctx.quick) {
-        let (train, test) = split_for(ctx, recipe(recipe_name)?)?;
-        let (train, test) = (relabel(&train, &map)?, relabel(&test, &map)?);
-        let tag = format!(
-            "{recipe_name}/{}",
-            map_name.split(' ').next().unwrap_or("super")
-        );
-        let t = train_on(ctx, recipe_name, &tag, train, test)?;
+    for row in rows {
+        let name = row.recipe.name;
         models.push_row([
-            Cell::text(recipe_name),
-            Cell::text(map_name),
-            Cell::from(t.train.len()),
-            Cell::from(t.test.len()),
-            Cell::num(t.accuracy, 2),
+            Cell::text(name),
+            Cell::text(row.map_name),
+            Cell::from(row.n_train),
+            Cell::from(row.n_test),
+            Cell::num(row.accuracy, 2),
         ]);
-        let tr = t.train.labels_checked()?;
-        let te = t.test.labels_checked()?;
-        let tr_sub = &t
-            .train
-            .subclasses()
-            .expect("relabel sets subclasses")
-            .labels;
-        let te_sub = &t.test.subclasses().expect("relabel sets subclasses").labels;
         let (mut subs, mut classes) = (Vec::new(), Vec::new());
-        for (m, res) in all.iter().zip(&resolved) {
-            let (sub, class) = match res {
-                Resolved::Ready { .. } => {
-                    let lists = t.top_k(ctx, res, 1)?;
-                    let (s, c) = identical_rates(&lists, tr, te, tr_sub, te_sub);
+        for (m, rate) in all.iter().zip(&row.rates) {
+            let (sub, class) = match rate {
+                Some((s, c)) => {
                     subs.push(100.0 * s);
                     classes.push(100.0 * c);
                     (Cell::num(100.0 * s, 1), Cell::num(100.0 * c, 1))
                 }
-                Resolved::Unavailable(_) => {
+                None => {
                     subs.push(f64::NAN);
                     classes.push(f64::NAN);
                     (Cell::text("n/a"), Cell::text("n/a"))
                 }
             };
             table.push_row([
-                Cell::text(format!("{recipe_name} ({map_name})")),
+                Cell::text(format!("{name} ({})", row.map_name)),
                 Cell::text(m.label),
                 sub,
                 class,
             ]);
         }
-        sub_chart = sub_chart.group(recipe_name, subs);
-        class_chart = class_chart.group(recipe_name, classes);
+        sub_chart = sub_chart.group(name, subs);
+        class_chart = class_chart.group(name, classes);
     }
-
     let mut report = Report::new(
         TARGET.name,
         "SVE Figure 7: identical class and identical subclass tests",
@@ -142,7 +171,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     .plot("identical-subclass", sub_chart)
     .plot("identical-class", class_chart);
     report = method_settings(report, &resolved[..METHODS.len()]);
-    Ok(report
+    report
         .note(
             "The paper reports Figure 7 as bars only (no numbers in the text). Its findings: \
              similarity methods (PAE, Emb) are competitive with or better than the \
@@ -153,7 +182,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             "CPU stand-ins: MNIST and Fashion-MNIST MLPs (784-128-64-2) for the paper's \
              CIFAR-10B ResNet. Quick mode: MNIST only, first 5000 training and 500 test points, \
              2 epochs.",
-        ))
+        )
 }
 
 /// (identical subclass rate, identical class rate) of top-1 lists.

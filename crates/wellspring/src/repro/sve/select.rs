@@ -10,12 +10,15 @@ use wellspring_data::{DatasetName, load, sample};
 use wellspring_models::{Model, ModelConfig, Optimizer, Schedule, TrainConfig};
 use wellspring_report::CacheKey;
 use wellspring_select::{
-    Budget, Craig, CrestLoop, CrestParams, FullData, Glister, GlisterGreedy, GradMatch, LoopError,
-    ProxyKind, RandE, Random, SelectionRun, Selector, train_truncated_sgd, train_with_crest,
+    Budget, Craig, CrestLoop, CrestParams, FullData, Glister, GlisterGreedy, GradMatch, ProxyKind,
+    RandE, Random, SelectionRun, Selector, train_truncated_sgd, train_with_crest,
     train_with_selection,
 };
 
-use crate::repro::recipes::{data_fingerprint, device, recipe};
+use crate::repro::recipes::{
+    FMNIST_CNN as FMNIST_CNN_RECIPE, MNIST_MLP as MNIST_MLP_RECIPE,
+    OPTDIGITS_MLP as OPTDIGITS_MLP_RECIPE, Recipe, data_fingerprint, device,
+};
 use crate::repro::{ReproError, RunContext};
 
 /// Points on which each CREST check evaluates the true loss (CPU budget).
@@ -27,7 +30,7 @@ pub(super) struct Pair {
     /// Short name (`fmnist-cnn`).
     pub name: &'static str,
     /// The recipe whose architecture it trains.
-    pub recipe: &'static str,
+    pub recipe: &'static Recipe,
     /// The dataset.
     pub dataset: DatasetName,
     /// Training points used (first n after carving out validation), full / quick.
@@ -45,7 +48,7 @@ pub(super) struct Pair {
 /// MNIST with dattri's MLP (784-128-64-10, dropout 0.1).
 pub(super) const MNIST_MLP: Pair = Pair {
     name: "mnist-mlp",
-    recipe: "mnist-mlp",
+    recipe: &MNIST_MLP_RECIPE,
     dataset: DatasetName::Mnist,
     train_n: (None, 2000),
     epochs: (15, 3),
@@ -57,7 +60,7 @@ pub(super) const MNIST_MLP: Pair = Pair {
 /// Fashion-MNIST (first 20 000 training points) with the small CNN.
 pub(super) const FMNIST_CNN: Pair = Pair {
     name: "fmnist-cnn",
-    recipe: "fmnist-cnn",
+    recipe: &FMNIST_CNN_RECIPE,
     dataset: DatasetName::FashionMnist,
     train_n: (Some(20_000), 1000),
     epochs: (10, 2),
@@ -69,7 +72,7 @@ pub(super) const FMNIST_CNN: Pair = Pair {
 /// UCI Optdigits with a 64-128-64-10 MLP.
 pub(super) const OPTDIGITS_MLP: Pair = Pair {
     name: "optdigits-mlp",
-    recipe: "optdigits-mlp",
+    recipe: &OPTDIGITS_MLP_RECIPE,
     dataset: DatasetName::Optdigits,
     train_n: (None, 10_000),
     epochs: (30, 4),
@@ -100,9 +103,11 @@ pub(super) fn load_pair(
     seeds: usize,
 ) -> Result<PairData, ReproError> {
     let split = load(pair.dataset, &ctx.load_options().valid_fraction(0.1))?;
-    let valid = split.valid.ok_or_else(|| ReproError::Failed {
-        target: "sve-select",
-        reason: format!("{}: the loader returned no validation split", pair.name),
+    let valid = split.valid.ok_or_else(|| {
+        ReproError::Failed(format!(
+            "{}: the loader returned no validation split",
+            pair.name
+        ))
     })?;
     // GLISTER's cost grows with the validation size; 1000 points is plenty for its gains.
     let valid = if valid.len() > 1000 {
@@ -119,7 +124,7 @@ pub(super) fn load_pair(
         Some(n) if n < split.train.len() => sample::first_n(&split.train, n)?,
         _ => split.train,
     };
-    let config = recipe(pair.recipe)?.model_config(&train)?;
+    let config = pair.recipe.model_config(&train)?;
     let epochs = if ctx.quick {
         pair.epochs.1
     } else {
@@ -256,17 +261,6 @@ pub(super) struct Outcome {
     pub checks: Option<(usize, usize)>,
 }
 
-fn loop_err(e: LoopError) -> ReproError {
-    match e {
-        LoopError::Model(m) => ReproError::Model(m),
-        LoopError::Core(c) => ReproError::Core(c),
-        other => ReproError::Failed {
-            target: "sve-select",
-            reason: other.to_string(),
-        },
-    }
-}
-
 /// Runs (or fetches from the cache) `method` on `data` at subset `fraction`
 /// with seed index `s`; model initialisation and shuffles depend only on
 /// the pair and `s`, so methods are compared on the same initial model.
@@ -300,79 +294,7 @@ pub(super) fn outcome(
         .field("select_seed", &select_seed)
         .field("version", env!("CARGO_PKG_VERSION"));
     ctx.cache.get_or_compute_json(&key, || {
-        let device = device();
-        let model = Model::new(data.config.clone(), init_seed, &device)?;
-        let e = data.select_every;
-        let budget = Budget::Fraction(fraction);
-        let bad = |e: wellspring_select::SelectError| ReproError::Failed {
-            target: "sve-select",
-            reason: e.to_string(),
-        };
-        let with = |sel: &dyn Selector| -> Result<SelectionRun, ReproError> {
-            train_with_selection(
-                model.clone(),
-                &data.train,
-                Some(&data.valid),
-                Some(&data.test),
-                sel,
-                budget,
-                &cfg,
-                &device,
-                select_seed,
-                None,
-            )
-            .map_err(loop_err)
-        };
-        let run = match method {
-            Method::Full => with(&FullData)?,
-            Method::RandomFixed => with(&Random::fixed())?,
-            Method::Random => with(&Random::adaptive(e).map_err(bad)?)?,
-            Method::RandE => with(&RandE::params().every_epochs(e).check().map_err(bad)?)?,
-            Method::Craig => with(&Craig::params().every_epochs(e).check().map_err(bad)?)?,
-            Method::GradMatch => with(
-                &GradMatch::params()
-                    .proxy(ProxyKind::BiasAndWeights)
-                    .every_epochs(e)
-                    .check()
-                    .map_err(bad)?,
-            )?,
-            Method::Glister => with(
-                &Glister::params()
-                    .eta(data.pair.lr)
-                    .greedy(GlisterGreedy::Stochastic { epsilon: 0.01 })
-                    .every_epochs(e)
-                    .check()
-                    .map_err(bad)?,
-            )?,
-            Method::Sgd => train_truncated_sgd(
-                model,
-                &data.train,
-                Some(&data.test),
-                fraction,
-                &cfg,
-                &device,
-                None,
-            )
-            .map_err(loop_err)?,
-            Method::Crest => {
-                let n = data.train.len() as f64;
-                let r = (3.0 * data.pair.batch as f64 / n).clamp(0.01, 1.0);
-                let crest = CrestLoop::new(CrestParams::default().random_subset_fraction(r))
-                    .max_check_points(Some(CHECK_POINTS));
-                train_with_crest(
-                    model,
-                    &data.train,
-                    Some(&data.test),
-                    &crest,
-                    budget,
-                    &cfg,
-                    &device,
-                    select_seed,
-                    None,
-                )
-                .map_err(loop_err)?
-            }
-        };
+        let run = train(data, method, fraction, &cfg, init_seed, select_seed)?;
         Ok::<Outcome, ReproError>(Outcome {
             accuracy: 100.0 * run.test_accuracy.expect("a test set was given"),
             total_s: run.total_time.as_secs_f64(),
@@ -383,6 +305,81 @@ pub(super) fn outcome(
             budget: run.budget,
             checks: run.crest.as_ref().map(|c| (c.checks, c.failed_checks)),
         })
+    })
+}
+
+/// Trains `data`'s model from `init_seed` with `method` at subset `fraction`.
+fn train(
+    data: &PairData,
+    method: Method,
+    fraction: f64,
+    cfg: &TrainConfig,
+    init_seed: u64,
+    select_seed: u64,
+) -> Result<SelectionRun, ReproError> {
+    let device = device();
+    let model = Model::new(data.config.clone(), init_seed, &device)?;
+    let e = data.select_every;
+    let budget = Budget::Fraction(fraction);
+    let with = |sel: &dyn Selector| -> Result<SelectionRun, ReproError> {
+        Ok(train_with_selection(
+            model.clone(),
+            &data.train,
+            Some(&data.valid),
+            Some(&data.test),
+            sel,
+            budget,
+            cfg,
+            &device,
+            select_seed,
+            None,
+        )?)
+    };
+    Ok(match method {
+        Method::Full => with(&FullData)?,
+        Method::RandomFixed => with(&Random::fixed())?,
+        Method::Random => with(&Random::adaptive(e)?)?,
+        Method::RandE => with(&RandE::params().every_epochs(e).check()?)?,
+        Method::Craig => with(&Craig::params().every_epochs(e).check()?)?,
+        Method::GradMatch => with(
+            &GradMatch::params()
+                .proxy(ProxyKind::BiasAndWeights)
+                .every_epochs(e)
+                .check()?,
+        )?,
+        Method::Glister => with(
+            &Glister::params()
+                .eta(data.pair.lr)
+                .greedy(GlisterGreedy::Stochastic { epsilon: 0.01 })
+                .every_epochs(e)
+                .check()?,
+        )?,
+        Method::Sgd => train_truncated_sgd(
+            model,
+            &data.train,
+            Some(&data.test),
+            fraction,
+            cfg,
+            &device,
+            None,
+        )?,
+        Method::Crest => {
+            let n = data.train.len() as f64;
+            let r = (3.0 * data.pair.batch as f64 / n).clamp(0.01, 1.0);
+            let crest = CrestLoop::new(CrestParams::default().random_subset_fraction(r))
+                .max_check_points(Some(CHECK_POINTS));
+            train_with_crest(
+                model,
+                &data.train,
+                Some(&data.test),
+                &crest,
+                budget,
+                cfg,
+                &device,
+                select_seed,
+                None,
+            )?
+        }
     })
 }
 

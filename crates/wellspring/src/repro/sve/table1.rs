@@ -4,7 +4,10 @@
 
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use super::exemplars::{METHODS, Resolved, clean, datasets, exemplars, resolve, stand_in_note};
+use super::exemplars::{
+    METHODS, Resolved, clean, datasets, exemplars, method_settings, resolve, stand_in_note,
+};
+use crate::repro::recipes::Recipe;
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -40,18 +43,46 @@ const PAPER: [(&str, [PaperCell; 4]); 3] = [
     ),
 ];
 
+/// One dataset's model and every method's top-`K_MAX` lists (`None`:
+/// the method is unavailable).
+struct Row {
+    recipe: &'static Recipe,
+    paper_name: &'static str,
+    n_train: usize,
+    n_test: usize,
+    per_class: usize,
+    accuracy: f64,
+    lists: Vec<Option<Vec<Vec<u32>>>>,
+}
+
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let seed = ctx.seed_for("sve-table1.methods");
     let resolved: Vec<Resolved> = METHODS.iter().map(|m| resolve(*m, seed)).collect();
-    let mut header = vec![
-        "dataset (stand-in for)".to_string(),
-        "k".into(),
-        "r".into(),
-        "paper (last-layer method)".into(),
-    ];
-    header.extend(METHODS.iter().map(|m| m.label.to_string()));
-    let mut paper_table = Table::new(header.clone())
-        .title("Paper's setting: # exemplars with r = test points per class and 0.9 of that");
+    let mut rows = Vec::new();
+    for (recipe, paper_name) in datasets(ctx) {
+        let t = clean(ctx, recipe)?;
+        let mut lists = Vec::new();
+        for res in &resolved {
+            lists.push(match res {
+                Resolved::Ready { .. } => Some(t.top_k(ctx, res, K_MAX)?),
+                Resolved::Unavailable(_) => None,
+            });
+        }
+        rows.push(Row {
+            recipe,
+            paper_name,
+            n_train: t.train.len(),
+            n_test: t.test.len(),
+            per_class: t.per_class(),
+            accuracy: t.accuracy,
+            lists,
+        });
+    }
+    Ok(report(ctx, &resolved, &rows))
+}
+
+fn report(ctx: &RunContext, resolved: &[Resolved], rows: &[Row]) -> Report {
+    let (paper_table, chart) = paper_layout(rows);
     let mut grid = Table::new(
         ["dataset", "method", "k"]
             .into_iter()
@@ -67,78 +98,28 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         "test accuracy (%)",
     ])
     .title("Models behind the table");
-    let mut chart = BarChart::new(
-        "# exemplars, k = 1, r = test points per class (lower = less exemplar effect)",
-    )
-    .x_label("method")
-    .y_label("# exemplars")
-    .categories(METHODS.iter().map(|m| m.label));
-
-    for (recipe_name, paper_name) in datasets(ctx) {
-        let t = clean(ctx, recipe_name)?;
-        let n = t.train.len();
-        let per_class = t.per_class();
+    for row in rows {
+        let name = row.recipe.name;
         models.push_row([
-            Cell::text(recipe_name),
-            Cell::from(n),
-            Cell::from(t.test.len()),
-            Cell::from(per_class),
-            Cell::num(t.accuracy, 2),
+            Cell::text(name),
+            Cell::from(row.n_train),
+            Cell::from(row.n_test),
+            Cell::from(row.per_class),
+            Cell::num(row.accuracy, 2),
         ]);
-        let mut lists = Vec::new();
-        for res in &resolved {
-            lists.push(match res {
-                Resolved::Ready { .. } => Some(t.top_k(ctx, res, K_MAX)?),
-                Resolved::Unavailable(_) => None,
-            });
-        }
-        let paper = PAPER
-            .iter()
-            .find(|p| p.0 == paper_name)
-            .expect("every dataset maps to a paper row");
-        let mut bars = Vec::new();
-        for &(k, share, paper_count) in &paper.1 {
-            let r = ((per_class as f64) * share).round().max(1.0) as usize;
-            let mut row = vec![
-                Cell::text(format!("{recipe_name} ({paper_name})")),
-                Cell::from(k),
-                Cell::from(r),
-                Cell::from(paper_count),
-            ];
-            for l in &lists {
-                row.push(match l {
-                    Some(l) => {
-                        let c = exemplars(l, k, r, n).len();
-                        if k == 1 && share == 1.0 {
-                            bars.push(c as f64);
-                        }
-                        Cell::from(c)
-                    }
-                    None => {
-                        if k == 1 && share == 1.0 {
-                            bars.push(f64::NAN);
-                        }
-                        Cell::text("n/a")
-                    }
-                });
-            }
-            paper_table.push_row(row);
-        }
-        chart = chart.group(recipe_name, bars);
-        for (m, l) in METHODS.iter().zip(&lists) {
+        for (m, l) in METHODS.iter().zip(&row.lists) {
             for k in GRID_K {
-                let mut row = vec![Cell::text(recipe_name), Cell::text(m.label), Cell::from(k)];
+                let mut cells = vec![Cell::text(name), Cell::text(m.label), Cell::from(k)];
                 for r in GRID_R {
-                    row.push(match l {
-                        Some(l) => Cell::from(exemplars(l, k, r, n).len()),
+                    cells.push(match l {
+                        Some(l) => Cell::from(exemplars(l, k, r, row.n_train).len()),
                         None => Cell::text("n/a"),
                     });
                 }
-                grid.push_row(row);
+                grid.push_row(cells);
             }
         }
     }
-
     let mut report = Report::new(TARGET.name, "SVE Table 1: the exemplar effect")
         .paragraph(
             "S_ex^{r,k} = {x_i : count(x_i, D_test, I, k) ≥ r} (SVE eq. 4): the training points \
@@ -152,30 +133,58 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .table(grid)
         .table(models)
         .plot("exemplars", chart);
-    report = method_settings(report, &resolved);
-    report = report.note(stand_in_note(ctx.quick)).note(
+    report = method_settings(report, resolved);
+    report.note(stand_in_note(ctx.quick)).note(
         "The paper does not name the attribution method behind Table 1 beyond \"last layer \
              gradient-based\"; its numbers sit in their own column. TracIn and IF use the \
              last layer's gradients; RPS is a last-layer method by construction; PAE and Emb \
              are the paper's similarity methods.",
-    );
-    Ok(report)
+    )
 }
 
-/// Adds each method's setup (or why it was skipped) to the report.
-pub(super) fn method_settings(mut report: Report, resolved: &[Resolved]) -> Report {
-    for (m, r) in METHODS.iter().zip(resolved) {
-        report = match r {
-            Resolved::Ready { detail, .. } => {
-                report.setting(format!("method.{}", m.label), detail.clone())
+/// The paper's setting (r = test points per class and 0.9 of that, beside
+/// the paper's counts) and its k = 1 bars.
+fn paper_layout(rows: &[Row]) -> (Table, BarChart) {
+    let mut header = vec![
+        "dataset (stand-in for)".to_string(),
+        "k".into(),
+        "r".into(),
+        "paper (last-layer method)".into(),
+    ];
+    header.extend(METHODS.iter().map(|m| m.label.to_string()));
+    let mut table = Table::new(header)
+        .title("Paper's setting: # exemplars with r = test points per class and 0.9 of that");
+    let mut chart = BarChart::new(
+        "# exemplars, k = 1, r = test points per class (lower = less exemplar effect)",
+    )
+    .x_label("method")
+    .y_label("# exemplars")
+    .categories(METHODS.iter().map(|m| m.label));
+    for row in rows {
+        let name = row.recipe.name;
+        let paper = PAPER
+            .iter()
+            .find(|p| p.0 == row.paper_name)
+            .expect("every dataset maps to a paper row");
+        let mut bars = Vec::new();
+        for &(k, share, paper_count) in &paper.1 {
+            let r = ((row.per_class as f64) * share).round().max(1.0) as usize;
+            let mut cells = vec![
+                Cell::text(format!("{name} ({})", row.paper_name)),
+                Cell::from(k),
+                Cell::from(r),
+                Cell::from(paper_count),
+            ];
+            for l in &row.lists {
+                let count = l.as_ref().map(|l| exemplars(l, k, r, row.n_train).len());
+                if k == 1 && share == 1.0 {
+                    bars.push(count.map_or(f64::NAN, |c| c as f64));
+                }
+                cells.push(count.map_or(Cell::text("n/a"), Cell::from));
             }
-            Resolved::Unavailable(why) => report
-                .setting(format!("method.{}", m.label), "not yet available")
-                .note(format!(
-                    "{}: not yet available ({why}); its column is n/a.",
-                    m.label
-                )),
-        };
+            table.push_row(cells);
+        }
+        chart = chart.group(name, bars);
     }
-    report
+    (table, chart)
 }

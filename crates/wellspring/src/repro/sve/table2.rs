@@ -7,11 +7,10 @@ use wellspring_data::flip_labels;
 use wellspring_report::{BarChart, Cell, Report, Table};
 
 use super::exemplars::{
-    METHODS, Resolved, clean, counts, datasets, exemplars, resolve, split_for, stand_in_note,
-    train_on,
+    METHODS, Resolved, clean, counts, datasets, exemplars, method_settings, resolve, split_for,
+    stand_in_note, train_on,
 };
-use super::table1::method_settings;
-use crate::repro::recipes::recipe;
+use crate::repro::recipes::Recipe;
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -41,9 +40,120 @@ const PAPER: [(&str, PaperRows); 3] = [
     ),
 ];
 
+/// One dataset: the clean and the poisoned model, the flipped points and
+/// every method's top-10 lists on the poisoned model (`None`: unavailable).
+struct Row {
+    recipe: &'static Recipe,
+    paper_name: &'static str,
+    n_train: usize,
+    per_class: usize,
+    flipped: Vec<usize>,
+    clean_accuracy: f64,
+    poisoned_accuracy: f64,
+    lists: Vec<Option<Vec<Vec<u32>>>>,
+}
+
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let seed = ctx.seed_for("sve-table2.methods");
     let resolved: Vec<Resolved> = METHODS.iter().map(|m| resolve(*m, seed)).collect();
+    let mut rows = Vec::new();
+    for (recipe, paper_name) in datasets(ctx) {
+        let clean_model = clean(ctx, recipe)?;
+        let (train, test) = split_for(ctx, recipe)?;
+        let (poisoned_train, flipped) = flip_labels(&train, FLIP, ctx.seed_for("sve-table2.flip"))?;
+        let t = train_on(
+            ctx,
+            recipe,
+            &format!("{}+flip1%", recipe.name),
+            poisoned_train,
+            test,
+        )?;
+        let mut lists = Vec::new();
+        for res in &resolved {
+            lists.push(match res {
+                Resolved::Ready { .. } => Some(t.top_k(ctx, res, 10)?),
+                Resolved::Unavailable(_) => None,
+            });
+        }
+        rows.push(Row {
+            recipe,
+            paper_name,
+            n_train: t.train.len(),
+            per_class: t.per_class(),
+            flipped,
+            clean_accuracy: clean_model.accuracy,
+            poisoned_accuracy: t.accuracy,
+            lists,
+        });
+    }
+    Ok(report(ctx, &resolved, &rows))
+}
+
+fn report(ctx: &RunContext, resolved: &[Resolved], rows: &[Row]) -> Report {
+    let (table, chart) = poisoned_exemplars(rows);
+    let mut top1 = Table::new(
+        ["dataset".to_string()]
+            .into_iter()
+            .chain(METHODS.iter().map(|m| m.label.to_string())),
+    )
+    .title("Share of test points (%) whose top-1 training point is poisoned (1% by chance)");
+    let mut models = Table::new([
+        "dataset",
+        "n train",
+        "flipped",
+        "clean test accuracy (%)",
+        "poisoned test accuracy (%)",
+    ])
+    .title("Models: poisoning barely changes accuracy");
+    for row in rows {
+        models.push_row([
+            Cell::text(row.recipe.name),
+            Cell::from(row.n_train),
+            Cell::from(row.flipped.len()),
+            Cell::num(row.clean_accuracy, 2),
+            Cell::num(row.poisoned_accuracy, 2),
+        ]);
+        let mut cells = vec![Cell::text(row.recipe.name)];
+        for l in &row.lists {
+            cells.push(match l {
+                Some(l) => {
+                    let c = counts(l, 1, row.n_train);
+                    let hit: usize = row.flipped.iter().map(|&i| c[i]).sum();
+                    Cell::num(100.0 * hit as f64 / l.len().max(1) as f64, 1)
+                }
+                None => Cell::text("n/a"),
+            });
+        }
+        top1.push_row(cells);
+    }
+    let mut report = Report::new(
+        TARGET.name,
+        "SVE Table 2: exemplars under 1% label-flip poisoning",
+    )
+    .paragraph(
+        "1% of the training labels are flipped to a uniformly chosen other class \
+             (wellspring_data::flip_labels), the model is retrained with the same recipe and \
+             seed, and the exemplar set S_ex^{r,k} (SVE eq. 4) is computed with r = test points \
+             per class (the paper's r = 1000 for MNIST). Under the support vector effect the \
+             flipped points are the hardest to fit and become the exemplars of whole classes.",
+    )
+    .setting("flip_share", FLIP)
+    .setting("device", "flex (CPU)")
+    .table(table)
+    .table(top1)
+    .table(models)
+    .plot("poisoned-share", chart);
+    report = method_settings(report, resolved);
+    report.note(stand_in_note(ctx.quick)).note(
+        "The paper's Table 2 is for \"last layer gradient-based instance attribution \
+             methods\" without naming one; its numbers are in their own columns. \
+             \"no exemplars\": no training point reached r.",
+    )
+}
+
+/// Exemplars of the poisoned models and how many are poisoned, beside the
+/// paper's, with the k = 3 shares as bars.
+fn poisoned_exemplars(rows: &[Row]) -> (Table, BarChart) {
     let mut header = vec![
         "dataset (stand-in for)".to_string(),
         "k".into(),
@@ -59,65 +169,25 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     header.extend(METHODS.iter().map(|m| format!("{}: % poisoned", m.label)));
     let mut table = Table::new(header)
         .title("Exemplars (top-k of ≥ r test points) of the model trained on 1%-flipped labels, and how many are poisoned");
-    let mut top1 = Table::new(
-        ["dataset".to_string()]
-            .into_iter()
-            .chain(METHODS.iter().map(|m| m.label.to_string())),
-    )
-    .title("Share of test points (%) whose top-1 training point is poisoned (1% by chance)");
-    let mut models = Table::new([
-        "dataset",
-        "n train",
-        "flipped",
-        "clean test accuracy (%)",
-        "poisoned test accuracy (%)",
-    ])
-    .title("Models: poisoning barely changes accuracy");
     let mut chart =
         BarChart::new("% of exemplars that are poisoned (k = 3, r = test points per class)")
             .x_label("method")
             .y_label("% poisoned")
             .categories(METHODS.iter().map(|m| m.label));
-
-    for (recipe_name, paper_name) in datasets(ctx) {
-        let r_ = recipe(recipe_name)?;
-        let clean_model = clean(ctx, recipe_name)?;
-        let (train, test) = split_for(ctx, r_)?;
-        let (poisoned_train, flipped) = flip_labels(&train, FLIP, ctx.seed_for("sve-table2.flip"))?;
-        let t = train_on(
-            ctx,
-            recipe_name,
-            &format!("{recipe_name}+flip1%"),
-            poisoned_train,
-            test,
-        )?;
-        let n = t.train.len();
+    for row in rows {
+        let n = row.n_train;
         let mut is_poisoned = vec![false; n];
-        flipped.iter().for_each(|&i| is_poisoned[i] = true);
-        models.push_row([
-            Cell::text(recipe_name),
-            Cell::from(n),
-            Cell::from(flipped.len()),
-            Cell::num(clean_model.accuracy, 2),
-            Cell::num(t.accuracy, 2),
-        ]);
-        let mut lists = Vec::new();
-        for res in &resolved {
-            lists.push(match res {
-                Resolved::Ready { .. } => Some(t.top_k(ctx, res, 10)?),
-                Resolved::Unavailable(_) => None,
-            });
-        }
-        let r = t.per_class();
+        row.flipped.iter().for_each(|&i| is_poisoned[i] = true);
+        let r = row.per_class;
         let paper = PAPER
             .iter()
-            .find(|p| p.0 == paper_name)
+            .find(|p| p.0 == row.paper_name)
             .expect("every dataset maps to a paper row");
         let mut bars = Vec::new();
         for &(k, pe, pp, pshare) in &paper.1 {
             let mut texts = Vec::new();
             let mut shares = Vec::new();
-            for l in &lists {
+            for l in &row.lists {
                 match l {
                     Some(l) => {
                         let ex = exemplars(l, k, r, n);
@@ -146,53 +216,18 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
                     }
                 }
             }
-            let mut row = vec![
-                Cell::text(format!("{recipe_name} ({paper_name})")),
+            let mut cells = vec![
+                Cell::text(format!("{} ({})", row.recipe.name, row.paper_name)),
                 Cell::from(k),
                 Cell::from(r),
                 Cell::text(format!("{pe} ({pp})")),
                 Cell::num(pshare, 1),
             ];
-            row.extend(texts);
-            row.extend(shares);
-            table.push_row(row);
+            cells.extend(texts);
+            cells.extend(shares);
+            table.push_row(cells);
         }
-        chart = chart.group(recipe_name, bars);
-        let mut row = vec![Cell::text(recipe_name)];
-        for l in &lists {
-            row.push(match l {
-                Some(l) => {
-                    let c = counts(l, 1, n);
-                    let hit: usize = flipped.iter().map(|&i| c[i]).sum();
-                    Cell::num(100.0 * hit as f64 / l.len().max(1) as f64, 1)
-                }
-                None => Cell::text("n/a"),
-            });
-        }
-        top1.push_row(row);
+        chart = chart.group(row.recipe.name, bars);
     }
-
-    let mut report = Report::new(
-        TARGET.name,
-        "SVE Table 2: exemplars under 1% label-flip poisoning",
-    )
-    .paragraph(
-        "1% of the training labels are flipped to a uniformly chosen other class \
-             (wellspring_data::flip_labels), the model is retrained with the same recipe and \
-             seed, and the exemplar set S_ex^{r,k} (SVE eq. 4) is computed with r = test points \
-             per class (the paper's r = 1000 for MNIST). Under the support vector effect the \
-             flipped points are the hardest to fit and become the exemplars of whole classes.",
-    )
-    .setting("flip_share", FLIP)
-    .setting("device", "flex (CPU)")
-    .table(table)
-    .table(top1)
-    .table(models)
-    .plot("poisoned-share", chart);
-    report = method_settings(report, &resolved);
-    Ok(report.note(stand_in_note(ctx.quick)).note(
-        "The paper's Table 2 is for \"last layer gradient-based instance attribution \
-             methods\" without naming one; its numbers are in their own columns. \
-             \"no exemplars\": no training point reached r.",
-    ))
+    (table, chart)
 }

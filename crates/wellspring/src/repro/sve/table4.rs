@@ -159,7 +159,12 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         all.push(run_pair(ctx, data, &METHODS, FRACTION, &|| bar.inc(1))?);
     }
     bar.finish_and_clear();
+    Ok(report(ctx, n_seeds, &all))
+}
 
+/// The relative-error table beside the paper's, the accuracies and times
+/// behind it, and its bars.
+fn tables(all: &[PairRuns]) -> (Table, Table, BarChart) {
     let mut header = vec![
         "dataset (stand-in for)".to_string(),
         "model".into(),
@@ -230,6 +235,11 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             ]);
         }
     }
+    (table, acc, chart)
+}
+
+fn report(ctx: &RunContext, n_seeds: usize, all: &[PairRuns]) -> Report {
+    let (table, acc, chart) = tables(all);
     let paper_chart = PAPER.iter().fold(
         BarChart::new("Paper: relative error at 10% (SVE Table 4)")
             .x_label("method")
@@ -257,7 +267,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     .table(acc)
     .plot("relative-error", chart)
     .plot("paper", paper_chart);
-    for r in &all {
+    for r in all {
         report = report.setting(format!("pair.{}", r.data.pair.name), r.data.describe());
     }
     for m in METHODS {
@@ -278,5 +288,5 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     if ctx.quick {
         report = report.note(quick_note(&[MNIST_MLP, FMNIST_CNN, OPTDIGITS_MLP]));
     }
-    Ok(report)
+    report
 }
