@@ -16,8 +16,11 @@ pub(in crate::repro) const TARGET: Target = Target {
     run,
 };
 
+/// One recipe's trained model and its test (and training) performance.
 struct Row {
     prepared: Prepared,
+    /// R² of a regression recipe (else accuracy in %).
+    regression: bool,
     metric: &'static str,
     value: f64,
     train_value: f64,
@@ -39,9 +42,9 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             Err(e) => return Err(e),
         };
         let eval = evaluate(&prepared.model, &prepared.split.test, &device)?;
-        let (metric, value) = match eval.metrics {
-            Metrics::Classification { accuracy, .. } => ("accuracy (%)", 100.0 * accuracy),
-            Metrics::Regression { r2, .. } => ("R²", r2),
+        let (regression, metric, value) = match eval.metrics {
+            Metrics::Classification { accuracy, .. } => (false, "accuracy (%)", 100.0 * accuracy),
+            Metrics::Regression { r2, .. } => (true, "R²", r2),
         };
         let train_value = match evaluate(&prepared.model, &prepared.split.train, &device)?.metrics {
             Metrics::Classification { accuracy, .. } => 100.0 * accuracy,
@@ -50,6 +53,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         let n_params = prepared.model.n_params();
         rows.push(Row {
             prepared,
+            regression,
             metric,
             value,
             train_value,
@@ -76,7 +80,7 @@ fn report(ctx: &RunContext, seed: u64, rows: &[Row], missing: &[&str]) -> Report
     .title("Test performance of the standard recipes");
     for r in rows {
         let p = &r.prepared;
-        let mut value = Cell::num(r.value, if r.metric == "R²" { 3 } else { 2 });
+        let mut value = Cell::num(r.value, if r.regression { 3 } else { 2 });
         if let Some(paper) = p.recipe.paper {
             value = value.vs_paper(Cell::num(paper.value, 1));
         }
@@ -89,14 +93,14 @@ fn report(ctx: &RunContext, seed: u64, rows: &[Row], missing: &[&str]) -> Report
             Cell::from(r.n_params),
             Cell::text(r.metric),
             value,
-            Cell::num(r.train_value, if r.metric == "R²" { 3 } else { 2 }),
+            Cell::num(r.train_value, if r.regression { 3 } else { 2 }),
             p.train_seconds
                 .map_or(Cell::text("cached"), |s| Cell::num(s, 1)),
             Cell::text(p.recipe.origin),
         ]);
     }
 
-    let acc: Vec<&Row> = rows.iter().filter(|r| r.metric != "R²").collect();
+    let acc: Vec<&Row> = rows.iter().filter(|r| !r.regression).collect();
     let chart = BarChart::new("Test accuracy of the classification recipes")
         .x_label("recipe")
         .y_label("test accuracy (%)")

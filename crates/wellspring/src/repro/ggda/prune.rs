@@ -182,7 +182,7 @@ fn rows(
                 .shares(SHARES.to_vec())
                 .models(st.models)
                 .seed(ctx.seed_for(&format!("{t}.retrain")))
-                .random_baseline(mi == 0 && variant == "DA");
+                .random_baseline(mi == 0 && g.is_none());
             let ranking = match g {
                 Some(grouping) => Ranking::Groups {
                     scores: &imp,
