@@ -1,6 +1,8 @@
 //! `cargo xtask`: wellspring's developer tasks. Thin on purpose: it parses
 //! arguments and calls library code (`wellspring::repro`, `wellspring_data::fetch`,
-//! `wellspring_report::bench`).
+//! `wellspring_report::bench`, and the house rules in [`tidy`]).
+
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,7 +43,7 @@ enum Cmd {
         #[arg(long, num_args = 0..=1, default_missing_value = "main", value_name = "NAME")]
         save_baseline: Option<String>,
     },
-    /// Run the tidy checks (crates/wellspring/tests/tidy.rs).
+    /// Check the house rules and the crate layering (xtask/src/tidy.rs).
     Tidy,
 }
 
@@ -83,7 +85,7 @@ fn run(cli: Cli) -> Result<()> {
             only,
             save_baseline,
         } => run_bench(only, save_baseline),
-        Cmd::Tidy => cargo(&["test", "-p", "wellspring", "--test", "tidy"]),
+        Cmd::Tidy => run_tidy(),
     }
 }
 
@@ -143,6 +145,23 @@ fn print_output(out: &repro::RunOutput) {
     for p in [&w.markdown, &w.json].into_iter().chain(&w.plots) {
         println!("  {}", p.display());
     }
+}
+
+fn run_tidy() -> Result<()> {
+    let root = workspace_root();
+    let violations = tidy::check(&root);
+    for v in &violations {
+        eprintln!("{v}");
+    }
+    if !violations.is_empty() {
+        bail!(
+            "{} tidy violation(s) in {}",
+            violations.len(),
+            root.display()
+        );
+    }
+    println!("tidy: every house rule holds in {}", root.display());
+    Ok(())
 }
 
 fn fetch_data(name: &str, dir: Option<PathBuf>) -> Result<()> {

@@ -1,63 +1,8 @@
-//! Row-major dense helpers for the host-side methods: `A Bᵀ` through
-//! `matrixmultiply`'s GEMM (strided, no copies), dot products, softmax.
+//! Row-major dense helpers for the host-side methods: `A Bᵀ` and dot
+//! products (from `wellspring_core::linalg`, shared with the other crates),
+//! distances, softmax.
 
-/// `out = A Bᵀ` for row-major `A` (`m × k`), `B` (`n × k`), `out` (`m × n`).
-///
-/// Each entry is computed by the same packed micro-kernel whatever `m` and
-/// `n` are (edge tiles go through a scratch tile), so a score does not depend
-/// on how test points were blocked or chunked.
-pub fn gemm_abt(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32]) {
-    assert!(
-        a.len() >= m * k && b.len() >= n * k && out.len() >= m * n,
-        "gemm_abt: buffers too short"
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        out[..m * n].fill(0.0);
-        return;
-    }
-    // SAFETY: the asserts above bound every index the strides reach:
-    // A[i, t] = a[i k + t], Bᵀ[t, j] = b[j k + t], C[i, j] = out[i n + j].
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            1,
-            k as isize,
-            0.0,
-            out.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-}
-
-/// `Σ a_i b_i` with eight independent accumulators combined in a fixed order
-/// (deterministic, auto-vectorised).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const L: usize = 8;
-    let mut acc = [0.0f32; L];
-    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for t in 0..L {
-            acc[t] += x[t] * y[t];
-        }
-    }
-    let mut tail = 0.0f32;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
+pub use wellspring_core::linalg::{dot, gemm_abt};
 
 /// `‖a − b‖₂`, accumulated in `f64` from the differences (no cancellation,
 /// unlike `‖a‖² + ‖b‖² − 2a·b`, which matters for near-identical points).
@@ -99,22 +44,6 @@ pub fn argmax_rows(values: &[f32], c: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gemm_matches_loops() {
-        for (m, k, n) in [(7, 9, 11), (6, 2, 6), (3, 8, 9), (9, 9, 1), (40, 33, 17)] {
-            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.3).sin()).collect();
-            let b: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.7).cos()).collect();
-            let mut out = vec![0.0; m * n];
-            gemm_abt(&a, m, k, &b, n, &mut out);
-            for i in 0..m {
-                for j in 0..n {
-                    let want: f32 = (0..k).map(|t| a[i * k + t] * b[j * k + t]).sum();
-                    assert!((out[i * n + j] - want).abs() < 1e-4);
-                }
-            }
-        }
-    }
 
     #[test]
     fn softmax_and_argmax() {

@@ -51,6 +51,27 @@ pub enum AttribError {
         /// Why.
         reason: String,
     },
+    /// An iterative inverse-curvature solver diverged (LiSSA's recursion
+    /// outgrew its bound): its scale is below the curvature's largest
+    /// eigenvalue, and a larger `scale` may converge.
+    #[error(
+        "{solver}: diverged at step {step} of repeat {repeat} (iterate norm {norm:e}, bound \
+         {bound:e}); the scale {scale} is below the curvature's largest eigenvalue: raise `scale`"
+    )]
+    Diverged {
+        /// Which solver (`if-lissa`).
+        solver: String,
+        /// Recursion step at which the bound was crossed.
+        step: usize,
+        /// Repeat (independent recursion) it happened in.
+        repeat: usize,
+        /// Norm of the iterate.
+        norm: f64,
+        /// The bound it crossed.
+        bound: f64,
+        /// The scale used.
+        scale: f64,
+    },
     /// A solver could not produce a usable result.
     #[error("{solver}: {reason}")]
     Solver {

@@ -10,6 +10,8 @@
 //! - [`seed`]: explicit `ChaCha8Rng` streams;
 //! - [`npy`]: `.npy` I/O and atomic writes, streamed writes of score blocks;
 //! - [`fingerprint`]: the content hash of datasets used in every cache key;
+//! - [`linalg`]: `A Bᵀ` (GEMM) and dot products, one implementation for
+//!   every host-side crate; [`lbfgs`]: the workspace's L-BFGS;
 //! - [`CoreError`]: the error type.
 
 #![warn(missing_docs)]
@@ -18,6 +20,8 @@ pub mod dataset;
 pub mod error;
 pub mod fingerprint;
 pub mod grouping;
+pub mod lbfgs;
+pub mod linalg;
 pub mod npy;
 pub mod score;
 pub mod seed;

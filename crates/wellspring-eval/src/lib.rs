@@ -105,6 +105,6 @@ pub use search::{
     linear_scan_support, run_search,
 };
 #[cfg(feature = "burn")]
-pub use ssl::{AugmentParams, ImageShape, SimClr, SimClrFit, nt_xent, ssl_features};
+pub use ssl::CachedSimClr;
 pub use stats::{Summary, cosine, kendall_tau_b, pearson, spearman};
 pub use wellspring_core::ScoreMatrix;

@@ -1,5 +1,5 @@
-//! Row-major dense helpers: whitening and an `A Bᵀ` product through
-//! `matrixmultiply`'s GEMM (no copies: strided operands).
+//! Row-major dense helpers: whitening, and the workspace's `A Bᵀ` product
+//! (`wellspring_core::linalg::gemm_abt`).
 
 /// How points are whitened before K-means (GGDA App. B.2 whitens every input).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,60 +49,11 @@ pub(crate) fn whiten(x: &[f32], n: usize, d: usize, how: Whitening) -> Vec<f32> 
     }
 }
 
-/// `out = A Bᵀ` for row-major `A` (`m × k`), `B` (`n × k`) and `out` (`m × n`).
-pub(crate) fn gemm_abt(a: &[f64], m: usize, k: usize, b: &[f64], n: usize, out: &mut [f64]) {
-    assert!(
-        a.len() >= m * k && b.len() >= n * k && out.len() >= m * n,
-        "gemm_abt: buffers too short"
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        out[..m * n].fill(0.0);
-        return;
-    }
-    // SAFETY: the assert above bounds every index the strides reach:
-    // A[i, t] = a[i k + t], Bᵀ[t, j] = b[j k + t], C[i, j] = out[i n + j].
-    unsafe {
-        matrixmultiply::dgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            1,
-            k as isize,
-            0.0,
-            out.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-}
+pub(crate) use wellspring_core::linalg::gemm_abt;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gemm_matches_loops() {
-        for (m, k, n) in [(7, 9, 11), (6, 2, 6), (3, 8, 9), (9, 9, 1)] {
-            let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.3).sin()).collect();
-            let b: Vec<f64> = (0..n * k).map(|i| (i as f64 * 0.7).cos()).collect();
-            let mut out = vec![0.0; m * n];
-            gemm_abt(&a, m, k, &b, n, &mut out);
-            for i in 0..m {
-                for j in 0..n {
-                    let want: f64 = (0..k).map(|t| a[i * k + t] * b[j * k + t]).sum();
-                    assert!((out[i * n + j] - want).abs() < 1e-12);
-                }
-            }
-        }
-    }
 
     #[test]
     fn standardize_centres_and_scales() {

@@ -4,15 +4,17 @@
 //! evaluation, checkpoints and safetensors import/export.
 //!
 //! - [`ModelConfig`] describes an architecture (LogReg, MLP, CNN, ResNet-9,
-//!   text bag, FiMO's tabular MLP); [`Model::new`] builds it with parameters
-//!   drawn from an explicit seed.
+//!   text bag, FiMO's tabular MLP); [`Arch`] names a family (`mlp`, `cnn`,
+//!   ...) and sizes it for a dataset; [`Model::new`] builds it with
+//!   parameters drawn from an explicit seed.
 //! - [`Net`] = `body: Vec<Layer>` + `head: Linear`; [`Net::forward_hooked`]
 //!   calls a [`ForwardHook`] at every parameter layer (what the gradient engine
 //!   uses to get per-example layer inputs and output gradients).
 //! - [`Model::params_flat`] / [`Model::set_params_flat`] / [`Model::param_layers`]
 //!   give one canonical flat parameter vector.
 //! - [`TrainConfig`], [`Trainer`] (step/epoch level) and [`train`] train
-//!   deterministically; [`evaluate`], [`predict_logits`], [`features`] evaluate.
+//!   deterministically; [`SimClr`] trains a self-supervised encoder;
+//!   [`evaluate`], [`predict_logits`], [`features`] evaluate.
 //! - [`Model::save`] / [`Model::load`] write self-describing Burnpack
 //!   checkpoints; [`Model::export_safetensors`] / [`Model::import_safetensors`]
 //!   exchange weights with PyTorch.
@@ -22,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+mod arch;
 mod batch;
 mod checkpoint;
 mod config;
@@ -32,10 +35,12 @@ mod layers;
 mod model;
 mod net;
 mod safetensors;
+pub mod ssl;
 mod track;
 mod train;
 pub mod zoo;
 
+pub use arch::Arch;
 pub use batch::{Target, default_input_batch, default_target_batch};
 pub use checkpoint::FORMAT_VERSION;
 pub use config::{InputKind, ModelConfig};
@@ -47,6 +52,7 @@ pub use layers::{
 };
 pub use model::Model;
 pub use net::{Act, ForwardHook, Input, LayerInput, Mode, Net, NoHook, Output};
+pub use ssl::{AugmentParams, ImageShape, SimClr, SimClrFit, nt_xent, ssl_features};
 pub use track::{
     AnyModel, Attributable, DynAttributable, LayerNames, Logits, ModelOutput, ParamInfo,
     ParamTable, TrackedLayer, Tracker, module_dtype,

@@ -3,22 +3,7 @@
 
 const L: usize = 8;
 
-/// `Σ_i a_i b_i`.
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; L];
-    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..L {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let mut tail = 0.0f32;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    combine(&acc) + tail
-}
+pub(crate) use wellspring_core::linalg::dot;
 
 /// `Σ_i max(0, s_i − c_i)` as `f64`. Each term is non-increasing in `c_i` and
 /// the summation order is fixed, so the result never increases when any `c_i`
@@ -58,10 +43,6 @@ pub(crate) fn max_nonneg(v: &[f32]) -> f32 {
         }
     }
     m
-}
-
-fn combine(acc: &[f32; L]) -> f32 {
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
 #[cfg(test)]

@@ -477,5 +477,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
         "damping-scale",
         "λ_l = scale · mean ‖g_l‖² / d_l (default 0.1); kronecker:k sketches each layer separately",
     )],
+    caps: super::Capabilities::projected(DEFAULT_PROJECTION),
     build,
 };

@@ -218,6 +218,7 @@ pub(crate) const DOT: MethodInfo = MethodInfo {
     paper: "Hanawa et al. 2021; Mahmood, Yin & Khanna 2025 (SVE) §5.1",
     uses_gradients: false,
     params: PARAMS,
+    caps: super::Capabilities::NONE,
     build: |r| build_with(r, Similarity::Dot),
 };
 
@@ -228,6 +229,7 @@ pub(crate) const COSINE: MethodInfo = MethodInfo {
     paper: "Hanawa et al. 2021; Mahmood, Yin & Khanna 2025 (SVE) §5.1",
     uses_gradients: false,
     params: PARAMS,
+    caps: super::Capabilities::NONE,
     build: |r| build_with(r, Similarity::Cosine),
 };
 
@@ -238,5 +240,6 @@ pub(crate) const DISTANCE: MethodInfo = MethodInfo {
     paper: "Mahmood, Yin & Khanna 2025 (SVE) §5.1.1",
     uses_gradients: false,
     params: PARAMS,
+    caps: super::Capabilities::NONE,
     build: |r| build_with(r, Similarity::Distance),
 };

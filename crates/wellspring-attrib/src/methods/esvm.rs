@@ -391,5 +391,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
         ("signed", "true (default) or false"),
         ("all_negatives", "false (default: same-class negatives) or true"),
     ],
+    caps: super::Capabilities::NONE,
     build,
 };

@@ -381,6 +381,7 @@ pub(crate) const DOT: MethodInfo = MethodInfo {
     paper: "FiMO (Bae et al. 2024) eq. 6; Charpiat et al. 2019",
     uses_gradients: true,
     params: &[],
+    caps: super::Capabilities::projected(DEFAULT_PROJECTION),
     build: build_dot,
 };
 
@@ -391,5 +392,6 @@ pub(crate) const COSINE: MethodInfo = MethodInfo {
     paper: "FiMO (Bae et al. 2024) eq. 6; Charpiat et al. 2019",
     uses_gradients: true,
     params: &[],
+    caps: super::Capabilities::projected(DEFAULT_PROJECTION),
     build: build_cos,
 };

@@ -425,6 +425,7 @@ pub(crate) const KFAC: MethodInfo = MethodInfo {
     paper: "Martens & Grosse 2015; George et al. 2018; FiMO §4",
     uses_gradients: true,
     params: PARAMS,
+    caps: super::Capabilities::NONE,
     build: build_kfac,
 };
 
@@ -435,5 +436,6 @@ pub(crate) const EKFAC: MethodInfo = MethodInfo {
     paper: "George et al. 2018 eq. 12; Grosse et al. 2023; FiMO §4",
     uses_gradients: true,
     params: PARAMS,
+    caps: super::Capabilities::NONE,
     build: build_ekfac,
 };

@@ -212,5 +212,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
         ("class", "label (default) or predicted: the test class for the sign"),
         ("signed", "true (default) or false"),
     ],
+    caps: super::Capabilities::NONE,
     build,
 };

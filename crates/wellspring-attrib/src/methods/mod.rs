@@ -157,8 +157,61 @@ pub struct MethodInfo {
     pub uses_gradients: bool,
     /// Accepted `--param` keys with a short description each.
     pub params: &'static [(&'static str, &'static str)],
+    /// What it needs from the caller and which knobs it has, for code that
+    /// drives many methods generically (the reproduce targets, the CLI).
+    pub caps: Capabilities,
     /// Builds the method from its options.
     pub build: fn(&mut OptionReader<'_>) -> Result<Box<dyn DynAttributor>>,
+}
+
+/// What a method needs beyond a model and data, and which of its parameters
+/// play a known role, so callers decide by capability instead of by name.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Capabilities {
+    /// It needs the training checkpoints of
+    /// [`crate::ModelSource::with_checkpoints`] (TracInCP).
+    pub needs_checkpoints: bool,
+    /// The parameter that sets how many models of
+    /// [`crate::ModelSource::with_ensemble`] it averages (TRAK's `models`),
+    /// if it takes an ensemble.
+    pub ensemble_param: Option<&'static str>,
+    /// The parameter that restricts its gradients to some layers, if any
+    /// (callers that want last-layer gradients set it to `head`).
+    pub layer_param: Option<&'static str>,
+    /// The gradient projection it uses when none is given (`None`: it does
+    /// not project, or does not use gradients).
+    pub default_projection: Option<ProjectionSpec>,
+}
+
+impl Capabilities {
+    /// Needs nothing beyond a model and data; no projection, no known
+    /// parameter roles.
+    pub const NONE: Capabilities = Capabilities {
+        needs_checkpoints: false,
+        ensemble_param: None,
+        layer_param: None,
+        default_projection: None,
+    };
+
+    /// Projects gradients with `p` unless told otherwise.
+    pub const fn projected(p: ProjectionSpec) -> Self {
+        Capabilities {
+            default_projection: Some(p),
+            ..Capabilities::NONE
+        }
+    }
+
+    /// Also needs training checkpoints.
+    pub const fn with_checkpoints(mut self) -> Self {
+        self.needs_checkpoints = true;
+        self
+    }
+
+    /// Also averages an ensemble whose size parameter is `param`.
+    pub const fn with_ensemble(mut self, param: &'static str) -> Self {
+        self.ensemble_param = Some(param);
+        self
+    }
 }
 
 /// Declares the method modules and lists their registry entries, one line per file.
@@ -261,6 +314,36 @@ mod tests {
             e.contains("unknown attribution method") && e.contains("pae"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn capabilities_agree_with_the_params_and_the_builders() {
+        for m in list() {
+            for key in [m.caps.ensemble_param, m.caps.layer_param]
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    m.params.iter().any(|(k, _)| *k == key),
+                    "{}: capability parameter {key} is not an accepted param",
+                    m.name
+                );
+            }
+            if m.caps.default_projection.is_some() {
+                assert!(
+                    m.uses_gradients,
+                    "{} projects but uses no gradients",
+                    m.name
+                );
+            }
+        }
+        let needs: Vec<&str> = list()
+            .iter()
+            .filter(|m| m.caps.needs_checkpoints)
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(needs, ["tracin-cp"]);
+        assert_eq!(info("trak").unwrap().caps.ensemble_param, Some("models"));
     }
 
     #[test]

@@ -147,5 +147,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
     paper: "Mahmood, Yin & Khanna 2025 (SVE), Algorithm 1",
     uses_gradients: false,
     params: &[],
+    caps: super::Capabilities::NONE,
     build,
 };

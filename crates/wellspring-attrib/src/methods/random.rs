@@ -147,5 +147,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
     paper: "baseline",
     uses_gradients: false,
     params: &[("low", "lower bound (default -1)"), ("high", "upper bound (default 1)")],
+    caps: super::Capabilities::NONE,
     build,
 };

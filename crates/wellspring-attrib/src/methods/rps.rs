@@ -387,5 +387,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
         ("tol", "refit tolerance on the gradient inf-norm (default 1e-8)"),
         ("max_iter", "refit iteration cap (default 10000)"),
     ],
+    caps: super::Capabilities::NONE,
     build,
 };

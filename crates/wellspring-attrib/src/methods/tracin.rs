@@ -164,6 +164,7 @@ pub(crate) const FINAL: MethodInfo = MethodInfo {
     paper: "Pruthi et al. 2020 (TracIn), eq. 3 with one checkpoint; App. E-F",
     uses_gradients: true,
     params: &[("lr", "weight of the final model (default: training lr, else 1)")],
+    caps: super::Capabilities::projected(DEFAULT_PROJECTION),
     build: build_final,
 };
 
@@ -174,5 +175,6 @@ pub(crate) const CHECKPOINTS: MethodInfo = MethodInfo {
     paper: "Pruthi et al. 2020 (TracInCP), eq. 3; App. E-F",
     uses_gradients: true,
     params: &[],
+    caps: super::Capabilities::projected(DEFAULT_PROJECTION).with_checkpoints(),
     build: build_cp,
 };

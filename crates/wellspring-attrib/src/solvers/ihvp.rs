@@ -411,13 +411,14 @@ pub fn lissa(
             let next = b + &h - ch / scale;
             let hn = next.norm();
             if !hn.is_finite() || hn > bound {
-                return Err(solver_err(
-                    "if-lissa",
-                    format!(
-                        "diverged at step {t} of repeat {rep} (iterate norm {hn:e}, bound {bound:e}); \
-                         the scale {scale} is below the curvature's largest eigenvalue: raise `scale`"
-                    ),
-                ));
+                return Err(AttribError::Diverged {
+                    solver: "if-lissa".into(),
+                    step: t,
+                    repeat: rep,
+                    norm: hn,
+                    bound,
+                    scale,
+                });
             }
             last_change = (&next - &h).norm() / hn.max(f64::MIN_POSITIVE);
             h = next;
@@ -658,8 +659,12 @@ mod tests {
                 ..Default::default()
             },
         )
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+        assert!(
+            matches!(&e, AttribError::Diverged { solver, .. } if solver == "if-lissa"),
+            "{e:?}"
+        );
+        let e = e.to_string();
         assert!(e.contains("diverged") && e.contains("scale"), "{e}");
         assert!(explicit_inverse(&c, -1.0).is_err());
     }

@@ -15,11 +15,12 @@
 //! to [`Retrainer::retrain`] is ignored: the fit is deterministic.
 
 mod further;
-pub(crate) mod lbfgs;
 
 pub use further::{LinearFurtherTrainer, SgdParams};
 
 use serde::{Deserialize, Serialize};
+use wellspring_core::lbfgs::{self, LbfgsParams, LineSearch};
+use wellspring_core::linalg::dot64;
 use wellspring_core::{Dataset, Features, Targets};
 
 use crate::error::{EvalError, Result};
@@ -154,7 +155,7 @@ impl LinearModel {
     pub fn logits(&self, x: &[f64]) -> Vec<f64> {
         let d = self.n_features;
         (0..self.n_outputs)
-            .map(|c| self.bias[c] + lbfgs::dot(&self.weights[c * d..(c + 1) * d], x))
+            .map(|c| self.bias[c] + dot64(&self.weights[c * d..(c + 1) * d], x))
             .collect()
     }
 
@@ -356,13 +357,13 @@ impl LinearRetrainer {
             softmax_objective(p, g, rows, &self.x_train, d, c, total, lambda)
         };
         let mut p = vec![0.0; c * d + c];
-        let info = lbfgs::minimize(
-            f,
-            &mut p,
-            self.params.history,
-            self.params.tolerance,
-            self.params.max_iter,
-        );
+        let solver = LbfgsParams {
+            tol: self.params.tolerance,
+            max_iter: self.params.max_iter,
+            history: self.params.history,
+            line_search: LineSearch::ArmijoOrApproxWolfe,
+        };
+        let info = lbfgs::minimize(&mut p, &solver, f);
         if !info.converged {
             return Err(EvalError::NotConverged {
                 what: format!(
@@ -430,7 +431,7 @@ impl LinearRetrainer {
             }
         }
         let bias: Vec<f64> = (0..t)
-            .map(|q| ym[q] - lbfgs::dot(&weights[q * d..(q + 1) * d], &xm))
+            .map(|q| ym[q] - dot64(&weights[q * d..(q + 1) * d], &xm))
             .collect();
         LinearModel {
             weights,
@@ -517,7 +518,7 @@ fn softmax_objective(
         }
         let xi = &x[i * d..(i + 1) * d];
         for k in 0..c {
-            z[k] = b[k] + lbfgs::dot(&w[k * d..(k + 1) * d], xi);
+            z[k] = b[k] + dot64(&w[k * d..(k + 1) * d], xi);
         }
         let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();

@@ -125,8 +125,12 @@ pub(crate) fn check_task(
 pub(crate) fn check_fits(config: &ModelConfig, sets: &[&Dataset]) -> Result<()> {
     config.validate().map_err(model_err("model config"))?;
     // A throwaway model on the host is the one place the shape rules live.
-    let probe = Model::new(config.clone(), 0, &burn::tensor::Device::flex())
-        .map_err(model_err("model config"))?;
+    let probe = Model::new(
+        config.clone(),
+        0,
+        &wellspring_models::burn_types::Device::flex(),
+    )
+    .map_err(model_err("model config"))?;
     for d in sets {
         probe
             .check_dataset(d)

@@ -10,7 +10,7 @@ use wellspring_report::{BarChart, Cell, Report, Table};
 
 use super::{ReproError, RunContext, Target};
 
-pub(super) const TARGET: Target = Target {
+pub(in crate::repro) const TARGET: Target = Target {
     name: "data-summary",
     paper: "dataset inventory (no paper)",
     description: "rows, input shape, classes, class balance and load time of every dataset found",
@@ -54,6 +54,14 @@ fn balance(d: &Dataset) -> Option<(f64, f64)> {
     Some((min, max))
 }
 
+/// Every dataset considered, by what loading it did.
+struct Inventory {
+    names: Vec<DatasetName>,
+    found: Vec<Found>,
+    missing: Vec<DatasetName>,
+    failed: Vec<(DatasetName, String)>,
+}
+
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let names: Vec<DatasetName> = DatasetName::ALL
         .iter()
@@ -61,6 +69,12 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .filter(|n| !ctx.quick || n.is_embedded())
         .collect();
     let dir = DataDir::resolve(ctx.data_dir.as_deref())?;
+    let inv = inventory(ctx, names);
+    Ok(report(ctx, &dir, &inv))
+}
+
+/// Loads every dataset of `names`, sorting them into found, missing and failed.
+fn inventory(ctx: &RunContext, names: Vec<DatasetName>) -> Inventory {
     let bar = ctx.progress.bar(names.len() as u64, "loading datasets");
     let mut found = Vec::new();
     let mut missing = Vec::new();
@@ -82,7 +96,16 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    Inventory {
+        names,
+        found,
+        missing,
+        failed,
+    }
+}
 
+/// The table of the datasets found and their class balance.
+fn found_table(found: &[Found]) -> Table {
     let mut table = Table::new([
         "dataset",
         "train",
@@ -94,7 +117,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         "load (s)",
     ])
     .title("Datasets found");
-    for f in &found {
+    for f in found {
         let (lo, hi) = balance(&f.train).map_or((Cell::empty(), Cell::empty()), |(lo, hi)| {
             (Cell::num(lo, 3), Cell::num(hi, 3))
         });
@@ -110,12 +133,22 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         ]);
     }
 
+    table
+}
+
+fn report(ctx: &RunContext, dir: &DataDir, inv: &Inventory) -> Report {
+    let (names, found, missing, failed) = (&inv.names, &inv.found, &inv.missing, &inv.failed);
+    let table = found_table(found);
     // Class fractions rather than counts, so datasets of any size share an axis.
     let small: Vec<&Found> = found
         .iter()
         .filter(|f| f.train.n_classes().is_some_and(|c| c <= 10))
         .collect();
-    let n_cat = small.iter().filter_map(|f| f.train.n_classes()).max().unwrap_or(0);
+    let n_cat = small
+        .iter()
+        .filter_map(|f| f.train.n_classes())
+        .max()
+        .unwrap_or(0);
     let mut balance_plot = BarChart::new("Class balance of the training sets")
         .x_label("class")
         .y_label("fraction of training set")
@@ -145,7 +178,7 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .table(table)
         .plot("class-balance", balance_plot);
 
-    for f in &found {
+    for f in found {
         let (Some(train), Some(test)) = (f.train.class_counts(), f.test.class_counts()) else {
             continue;
         };
@@ -165,7 +198,8 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         report = report.plot(format!("counts-{}", f.name.as_str()), chart);
     }
     if ctx.quick {
-        report = report.note("Quick mode: only the datasets embedded in the repository were considered.");
+        report = report
+            .note("Quick mode: only the datasets embedded in the repository were considered.");
     }
     if !missing.is_empty() {
         let list: Vec<&str> = missing.iter().map(|n| n.as_str()).collect();
@@ -175,10 +209,10 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             list.join(", ")
         ));
     }
-    for (name, e) in &failed {
+    for (name, e) in failed {
         report = report.note(format!("{name} failed to load: {e}"));
     }
-    Ok(report)
+    report
 }
 
 #[cfg(test)]
@@ -199,21 +233,33 @@ mod tests {
             progress: Progress::hidden(),
         };
         let out = run_target("data-summary", &ctx).unwrap();
-        assert_eq!(out.written.markdown, dir.path().join("results/data-summary.md"));
-        assert_eq!(out.written.plots[0], dir.path().join("results/data-summary.svg"));
+        assert_eq!(
+            out.written.markdown,
+            dir.path().join("results/data-summary.md")
+        );
+        assert_eq!(
+            out.written.plots[0],
+            dir.path().join("results/data-summary.svg")
+        );
         assert!(out.written.plots.iter().all(|p| p.is_file()));
         let rec = ReportRecord::read(&out.written.json).unwrap();
         assert_eq!(rec.settings["run.seed"], serde_json::json!(3));
         assert_eq!(rec.settings["run.quick"], serde_json::json!(true));
         let md = std::fs::read_to_string(&out.written.markdown).unwrap();
-        assert!(md.contains("# Dataset inventory") && md.contains("## Environment"), "{md}");
+        assert!(
+            md.contains("# Dataset inventory") && md.contains("## Environment"),
+            "{md}"
+        );
         // The embedded datasets ship with the repository, so quick mode finds them.
         let rows = &rec.tables[0].rows;
         let names: Vec<String> = rows.iter().map(|r| r[0].value.render()).collect();
         for embedded in ["mnist", "concrete", "breast-cancer"] {
             assert!(names.iter().any(|n| n == embedded), "{names:?}");
         }
-        let mnist = rows.iter().find(|r| r[0].value.render() == "mnist").unwrap();
+        let mnist = rows
+            .iter()
+            .find(|r| r[0].value.render() == "mnist")
+            .unwrap();
         assert_eq!(mnist[1].value.render(), "60000");
         assert_eq!(mnist[2].value.render(), "10000");
         assert_eq!(mnist[4].value.render(), "10 classes");

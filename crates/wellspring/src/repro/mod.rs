@@ -8,13 +8,34 @@
 //! keyed by everything that produced them, shows progress through
 //! [`RunContext::progress`], and returns a [`Report`]; [`run_target`] times it,
 //! stamps the run settings and writes the files.
+//!
+//! The targets live by paper family, each family folder with the machinery
+//! its targets share:
+//!
+//! | folder | paper | shared |
+//! |---|---|---|
+//! | `sve/` | Mahmood, Yin & Khanna 2025 (SVE) | `exemplars` (attribution), `select` (data selection) |
+//! | `ggda/` | Ley et al. 2024 (GGDA) | `common` (model, methods, harness), `prune` |
+//! | `brittleness/` | data-brittleness paper | `common` (model, methods, support search) |
+//! | `fimo/` | Bae et al. (FiMO) | `common` (gold standard, method comparison) |
+//! | `lds/` | dattri benchmark | — |
+//!
+//! plus `data_summary` and `baselines` at the top. Across families,
+//! [`recipes`] holds the dataset + model + training settings as `const`s
+//! (trained models are cached and shared by every target that names the same
+//! recipe), `method` the one method-spec type every method list uses, and
+//! [`ReproError`] converts every library error with `#[from]`.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use wellspring_core::{CoreError, derive_seed_str};
-use wellspring_data::{DataError, LoadOptions};
-use wellspring_report::{Cache, Progress, Report, ReportError, WrittenReport, workspace_root};
+use wellspring_report::{Report, WrittenReport};
+
+mod context;
+mod error;
+mod method;
+
+pub use context::{RunContext, default_results_dir};
+pub use error::ReproError;
 
 /// What a target's run function returns.
 pub type RunFn = fn(&RunContext) -> Result<Report, ReproError>;
@@ -33,61 +54,68 @@ pub struct Target {
     pub run: RunFn,
 }
 
-/// Declares the target modules and lists their `TARGET`s, in one place.
+/// Lists the targets' `TARGET`s (by module path), in one place.
 macro_rules! targets {
-    ($($module:ident),* $(,)?) => {
-        $(mod $module;)*
-        static TARGETS: &[Target] = &[$($module::TARGET),*];
+    ($($family:ident $(:: $module:ident)?),* $(,)?) => {
+        static TARGETS: &[Target] = &[$($family $(:: $module)? ::TARGET),*];
     };
 }
 
-// One line per target, in the order `--list` shows them.
+mod baselines;
+mod brittleness;
+mod data_summary;
+mod fimo;
+mod ggda;
+mod lds;
+pub mod recipes;
+mod sve;
+
+// One entry per target, in the order `--list` shows them.
 targets![
     data_summary,
     baselines,
-    sve_table3,
-    sve_table4,
-    sve_table5,
-    sve_table1,
-    sve_table2,
-    sve_fig7,
-    sve_fig1,
-    sve_fig2,
-    sve_fig3,
-    ggda_speed,
-    lds_bench,
-    lds_transformer,
-    ggda_table1,
-    ggda_pruning,
-    ggda_noisy,
-    ggda_retrain,
-    brittleness,
-    brittleness_lds,
-    brittleness_transfer,
-    fimo_fig2,
-    fimo_fig3,
+    sve::table3,
+    sve::table4,
+    sve::table5,
+    sve::table1,
+    sve::table2,
+    sve::fig7,
+    sve::fig1,
+    sve::fig2,
+    sve::fig3,
+    ggda::speed,
+    lds::mnist,
+    lds::transformer,
+    ggda::table1,
+    ggda::pruning,
+    ggda::noisy,
+    ggda::retrain,
+    brittleness::support,
+    brittleness::lds,
+    brittleness::transfer,
+    fimo::fig2,
+    fimo::fig3,
 ];
-
-mod brittleness_common;
-mod fimo_common;
-mod ggda_common;
-pub mod recipes;
-mod sve_exemplars;
-mod sve_select;
 
 /// Every registered target, in display order.
 ///
-/// Adding a target takes one file and one word:
-/// 1. write `crates/wellspring/src/repro/<name>.rs` with a
-///    `pub(super) const TARGET: Target = Target { name: "<name>", paper, description, run }`
-///    and `fn run(ctx: &RunContext) -> Result<Report, ReproError>` that builds
-///    `Report::new("<name>", title)` (see `data_summary.rs` for the pattern:
-///    settings, table with paper values, at least one plot, notes);
-/// 2. add `<name>` (the module name, `snake_case`) to the `targets![...]` line above.
+/// Adding a target takes one file and two lines:
+/// 1. write `crates/wellspring/src/repro/<family>/<name>.rs` (a new paper
+///    gets its own folder with a `mod.rs`) with a
+///    `pub(in crate::repro) const TARGET: Target = Target { name: "<name>", paper, description, run }`
+///    and `fn run(ctx: &RunContext) -> Result<Report, ReproError>` split
+///    into the run's settings (full or `--quick`), its rows (the numbers,
+///    computed once) and the report built from them (see `ggda/noisy.rs`:
+///    `Settings::new(ctx.quick)`, `rows(..)`, `report(..)`; tables with paper
+///    values, at least one plot, notes);
+/// 2. add `pub(super) mod <name>;` to the family's `mod.rs` and
+///    `<family>::<name>` to the `targets![...]` list above.
 ///
 /// Honour `ctx.quick` (a CPU-minutes version of the experiment), derive every
-/// seed from `ctx.seed` with [`RunContext::seed_for`], and wrap expensive steps
-/// in `ctx.cache.get_or_compute_json` / `get_or_create_file` so reruns resume.
+/// seed from `ctx.seed` with [`RunContext::seed_for`], name models through
+/// the `const` recipes of [`recipes`] and methods through `MethodSpec`
+/// consts, let library errors convert with `?`, and wrap expensive steps in
+/// `ctx.cache.get_or_compute_json` / `get_or_create_file` so reruns resume.
 pub fn registry() -> &'static [Target] {
     TARGETS
 }
@@ -95,147 +123,6 @@ pub fn registry() -> &'static [Target] {
 /// The target called `name`, if registered.
 pub fn find(name: &str) -> Option<&'static Target> {
     TARGETS.iter().find(|t| t.name == name)
-}
-
-/// Errors from running a reproduce target.
-#[derive(Debug, thiserror::Error)]
-pub enum ReproError {
-    /// No target has this name.
-    #[error("unknown reproduce target {name:?}; known targets: {}", known.join(", "))]
-    UnknownTarget {
-        /// The name asked for.
-        name: String,
-        /// Every registered name.
-        known: Vec<&'static str>,
-    },
-    /// A target returned a report named after another target (its files
-    /// would land under the wrong name).
-    #[error("target {target} returned a report named {got:?}; use Report::new({target:?}, ..)")]
-    ReportName {
-        /// The target run.
-        target: &'static str,
-        /// The report's name.
-        got: String,
-    },
-    /// Writing the report, plotting or caching failed.
-    #[error(transparent)]
-    Report(#[from] ReportError),
-    /// Loading data failed.
-    #[error(transparent)]
-    Data(#[from] DataError),
-    /// A core type rejected its input.
-    #[error(transparent)]
-    Core(#[from] CoreError),
-    /// Building, training, evaluating or loading a model failed.
-    #[error(transparent)]
-    Model(#[from] wellspring_models::ModelError),
-    /// A target-specific failure, in words.
-    #[error("{target}: {reason}")]
-    Failed {
-        /// The target.
-        target: &'static str,
-        /// What went wrong.
-        reason: String,
-    },
-}
-
-/// Everything a target's run function may use: options, output directory,
-/// cache, seeds, data location and progress output.
-#[derive(Clone, Debug)]
-pub struct RunContext {
-    /// Run the small, CPU-minutes version of the experiment.
-    pub quick: bool,
-    /// Where the report files go (default `<workspace>/results`).
-    pub out_dir: PathBuf,
-    /// Cache for trained models, gradients, scores.
-    pub cache: Cache,
-    /// Base seed; targets derive their streams from it with [`RunContext::seed_for`].
-    pub seed: u64,
-    /// Data directory; `None` means `WELLSPRING_DATA`, else the embedded `datasets/`.
-    pub data_dir: Option<PathBuf>,
-    /// Progress bars for long steps.
-    pub progress: Progress,
-}
-
-/// `<workspace>/results`, where reports go by default.
-pub fn default_results_dir() -> PathBuf {
-    workspace_root().join("results")
-}
-
-impl RunContext {
-    /// Defaults: full run, `<workspace>/results`, the default cache
-    /// (`$WELLSPRING_CACHE` or `target/wellspring-cache`), seed 0, data dir
-    /// from the environment, progress on a terminal.
-    pub fn new() -> Result<Self, ReproError> {
-        let progress = Progress::new();
-        // Cache warnings go above the progress bars instead of through them.
-        let p = progress.clone();
-        let cache = Cache::open_default()?.with_warn_hook(move |w| {
-            if p.is_hidden() {
-                eprintln!("warning: {w}");
-            } else {
-                p.println(format!("warning: {w}"));
-            }
-        });
-        Ok(RunContext {
-            quick: false,
-            out_dir: default_results_dir(),
-            cache,
-            seed: 0,
-            data_dir: None,
-            progress,
-        })
-    }
-
-    /// Sets quick mode.
-    pub fn quick(mut self, on: bool) -> Self {
-        self.quick = on;
-        self
-    }
-
-    /// Sets the output directory.
-    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.out_dir = dir.into();
-        self
-    }
-
-    /// Sets the base seed.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Sets the data directory.
-    pub fn data_dir(mut self, dir: Option<PathBuf>) -> Self {
-        self.data_dir = dir;
-        self
-    }
-
-    /// Uses another cache.
-    pub fn cache(mut self, cache: Cache) -> Self {
-        self.cache = cache;
-        self
-    }
-
-    /// Uses another progress handle (e.g. [`Progress::hidden`] in tests).
-    pub fn progress(mut self, progress: Progress) -> Self {
-        self.progress = progress;
-        self
-    }
-
-    /// The seed of a named stream of this run (`derive_seed_str(seed, stream)`).
-    pub fn seed_for(&self, stream: &str) -> u64 {
-        derive_seed_str(self.seed, stream)
-    }
-
-    /// Loader options with this run's data directory and base seed.
-    pub fn load_options(&self) -> LoadOptions {
-        let opts = LoadOptions::new().seed(self.seed);
-        match &self.data_dir {
-            Some(d) => opts.data_dir(d.clone()),
-            None => opts,
-        }
-    }
 }
 
 /// What [`run_target`] produced.
@@ -254,7 +141,10 @@ pub struct RunOutput {
 pub fn run(target: &'static Target, ctx: &RunContext) -> Result<RunOutput, ReproError> {
     let started = SystemTime::now();
     let clock = Instant::now();
-    let report = (target.run)(ctx)?;
+    let report = (target.run)(ctx).map_err(|e| ReproError::Target {
+        target: target.name,
+        error: Box::new(e),
+    })?;
     let wall_time = clock.elapsed();
     if report.target() != target.name {
         return Err(ReproError::ReportName {
@@ -293,6 +183,7 @@ pub fn run_all(ctx: &RunContext) -> Vec<(&'static str, Result<RunOutput, ReproEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wellspring_report::{Cache, Progress};
 
     fn ctx(dir: &std::path::Path) -> RunContext {
         RunContext {

@@ -2,16 +2,18 @@
 //! targets, so every table trains its models the same way and a model trained
 //! for one table is reused (from the cache) by the next.
 //!
-//! `baselines` reports the test accuracy / R² of every recipe; other targets
-//! call [`prepare`] with the recipe they need.
+//! Each recipe is a `const` (`MNIST5K_MLP`, `CONCRETE_FIMO`, ...) that a
+//! target names directly; [`RECIPES`] lists them all. `baselines` reports the
+//! test accuracy / R² of every recipe; other targets call [`prepare`] or
+//! [`train_cached`] with the recipe they need.
 
 use std::time::Instant;
 
 use serde::Serialize;
-use wellspring_core::{Dataset, Features, Split};
+use wellspring_core::{Dataset, Split};
 use wellspring_data::{DatasetName, LoadOptions, load, sample};
 use wellspring_models::burn_types::Device;
-use wellspring_models::{Loss, Model, ModelConfig, Optimizer, Schedule, TrainConfig};
+use wellspring_models::{Arch, Loss, Model, ModelConfig, Optimizer, Schedule, TrainConfig};
 use wellspring_report::CacheKey;
 
 use super::{ReproError, RunContext};
@@ -23,21 +25,6 @@ pub struct PaperValue {
     pub value: f64,
     /// Where it comes from.
     pub source: &'static str,
-}
-
-/// Which architecture a recipe trains.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub enum Arch {
-    /// Logistic regression, `Linear(d, C)`.
-    LogReg,
-    /// MLP with the given hidden widths and dropout.
-    Mlp(&'static [usize], f64),
-    /// The MNIST-sized CNN (`ModelConfig::mnist_cnn`'s channels).
-    Cnn,
-    /// Embedding bag + MLP for token data.
-    TextBag,
-    /// FiMO Appendix D's 2 × 128 MLP.
-    FimoMlp,
 }
 
 /// One dataset + model + training setting.
@@ -86,221 +73,287 @@ fn with_loss(mut cfg: TrainConfig, loss: Loss, wd: f64) -> TrainConfig {
     cfg
 }
 
+/// `mnist-logreg`: full MNIST; issue A target ≥ 92%.
+pub const MNIST_LOGREG: Recipe = Recipe {
+    name: "mnist-logreg",
+    dataset: DatasetName::Mnist,
+    train_n: None,
+    arch: Arch::LogReg,
+    test_fraction: None,
+    train: || sgd(2, 64, 0.1, 0.9, true),
+    paper: None,
+    origin: "full MNIST; issue A target ≥ 92%",
+};
+
+/// `mnist-mlp`: full MNIST, dattri's 784-128-64-10; issue A target ≥ 97.5%.
+pub const MNIST_MLP: Recipe = Recipe {
+    name: "mnist-mlp",
+    dataset: DatasetName::Mnist,
+    train_n: None,
+    arch: Arch::Mlp {
+        hidden: &[128, 64],
+        dropout: 0.1,
+    },
+    test_fraction: None,
+    train: || sgd(3, 128, 0.1, 0.9, true),
+    paper: None,
+    origin: "full MNIST, dattri's 784-128-64-10; issue A target ≥ 97.5%",
+};
+
+/// `mnist-cnn`: full MNIST, CPU stand-in for the papers' CIFAR-10 ResNets; issue A target ≥ 98.5%.
+pub const MNIST_CNN: Recipe = Recipe {
+    name: "mnist-cnn",
+    dataset: DatasetName::Mnist,
+    train_n: None,
+    arch: Arch::Cnn,
+    test_fraction: None,
+    train: || sgd(1, 64, 0.1, 0.9, true),
+    paper: None,
+    origin: "full MNIST, CPU stand-in for the papers' CIFAR-10 ResNets; issue A target ≥ 98.5%",
+};
+
+/// `mnist5k-logreg`: dattri benchmark: first 5000 MNIST, Linear(784,10), SGD lr 0.01, batch 32, 20 epochs.
+pub const MNIST5K_LOGREG: Recipe = Recipe {
+    name: "mnist5k-logreg",
+    dataset: DatasetName::Mnist,
+    train_n: Some(5000),
+    arch: Arch::LogReg,
+    test_fraction: None,
+    train: || sgd(20, 32, 0.01, 0.0, false),
+    paper: None,
+    origin: "dattri benchmark: first 5000 MNIST, Linear(784,10), SGD lr 0.01, batch 32, 20 epochs",
+};
+
+/// `mnist5k-mlp`: dattri benchmark: first 5000 MNIST, 784-128-64-10 dropout 0.1, SGD lr 0.01 m 0.9, batch 64, 50 epochs.
+pub const MNIST5K_MLP: Recipe = Recipe {
+    name: "mnist5k-mlp",
+    dataset: DatasetName::Mnist,
+    train_n: Some(5000),
+    arch: Arch::Mlp {
+        hidden: &[128, 64],
+        dropout: 0.1,
+    },
+    test_fraction: None,
+    train: || sgd(50, 64, 0.01, 0.9, false),
+    paper: None,
+    origin: "dattri benchmark: first 5000 MNIST, 784-128-64-10 dropout 0.1, SGD lr 0.01 m 0.9, batch 64, 50 epochs",
+};
+
+/// `fmnist-mlp`: full Fashion-MNIST (SVE Table 1 CPU stand-in).
+pub const FMNIST_MLP: Recipe = Recipe {
+    name: "fmnist-mlp",
+    dataset: DatasetName::FashionMnist,
+    train_n: None,
+    arch: Arch::Mlp {
+        hidden: &[128, 64],
+        dropout: 0.1,
+    },
+    test_fraction: None,
+    train: || sgd(5, 128, 0.1, 0.9, true),
+    paper: None,
+    origin: "full Fashion-MNIST (SVE Table 1 CPU stand-in)",
+};
+
+/// `fmnist-cnn`: full Fashion-MNIST, CPU stand-in for CIFAR-10/100 CNNs.
+pub const FMNIST_CNN: Recipe = Recipe {
+    name: "fmnist-cnn",
+    dataset: DatasetName::FashionMnist,
+    train_n: None,
+    arch: Arch::Cnn,
+    test_fraction: None,
+    train: || sgd(3, 64, 0.05, 0.9, true),
+    paper: None,
+    origin: "full Fashion-MNIST, CPU stand-in for CIFAR-10/100 CNNs",
+};
+
+/// `optdigits-logreg`: UCI Optdigits (SVE Table 1 / Figure 2).
+pub const OPTDIGITS_LOGREG: Recipe = Recipe {
+    name: "optdigits-logreg",
+    dataset: DatasetName::Optdigits,
+    train_n: None,
+    arch: Arch::LogReg,
+    test_fraction: None,
+    train: || sgd(30, 64, 0.05, 0.9, true),
+    paper: None,
+    origin: "UCI Optdigits (SVE Table 1 / Figure 2)",
+};
+
+/// `optdigits-mlp`: UCI Optdigits (SVE Table 1 / Figure 2).
+pub const OPTDIGITS_MLP: Recipe = Recipe {
+    name: "optdigits-mlp",
+    dataset: DatasetName::Optdigits,
+    train_n: None,
+    arch: Arch::Mlp {
+        hidden: &[128, 64],
+        dropout: 0.0,
+    },
+    test_fraction: None,
+    train: || sgd(30, 64, 0.05, 0.9, true),
+    paper: None,
+    origin: "UCI Optdigits (SVE Table 1 / Figure 2)",
+};
+
+/// `heloc-logreg`: GGDA Appendix B: 80/20 split, Adam, OneCycle lr 0.1, 200 epochs, batch 128.
+pub const HELOC_LOGREG: Recipe = Recipe {
+    name: "heloc-logreg",
+    dataset: DatasetName::Heloc,
+    train_n: None,
+    arch: Arch::LogReg,
+    test_fraction: Some(0.2),
+    train: || {
+        TrainConfig::params()
+            .epochs(200)
+            .batch_size(128)
+            .optimizer(Optimizer::adam())
+            .lr(0.1)
+            .schedule(Schedule::OneCycle {
+                max_lr: 0.1,
+                pct_start: 0.3,
+            })
+            .check()
+            .expect("recipe settings are valid")
+    },
+    paper: Some(PaperValue {
+        value: 72.6,
+        source: "GGDA Table 1 (HELOC, LR, full data)",
+    }),
+    origin: "GGDA Appendix B: 80/20 split, Adam, OneCycle lr 0.1, 200 epochs, batch 128",
+};
+
+/// `heloc-ann-s`: GGDA Appendix B: ANN-S 50-50, Adam, OneCycle lr 1e-3, 300 epochs, wd 4e-4.
+pub const HELOC_ANN_S: Recipe = Recipe {
+    name: "heloc-ann-s",
+    dataset: DatasetName::Heloc,
+    train_n: None,
+    arch: Arch::Mlp {
+        hidden: &[50, 50],
+        dropout: 0.0,
+    },
+    test_fraction: Some(0.2),
+    train: || {
+        let cfg = TrainConfig::params()
+            .epochs(300)
+            .batch_size(128)
+            .optimizer(Optimizer::adam())
+            .lr(0.001)
+            .schedule(Schedule::OneCycle {
+                max_lr: 0.001,
+                pct_start: 0.3,
+            })
+            .check()
+            .expect("recipe settings are valid");
+        with_loss(cfg, Loss::CrossEntropy, 4e-4)
+    },
+    paper: Some(PaperValue {
+        value: 73.5,
+        source: "GGDA Table 5 (HELOC, ANN-S, full data)",
+    }),
+    origin: "GGDA Appendix B: ANN-S 50-50, Adam, OneCycle lr 1e-3, 300 epochs, wd 4e-4",
+};
+
+/// `concrete-fimo`: FiMO Appendix D: 90/10 split, 2×128 MLP, MSE, SGD lr 0.3, 1000 epochs, batch 128.
+pub const CONCRETE_FIMO: Recipe = Recipe {
+    name: "concrete-fimo",
+    dataset: DatasetName::Concrete,
+    train_n: None,
+    arch: Arch::FimoMlp,
+    test_fraction: Some(0.1),
+    train: || with_loss(sgd(1000, 128, 0.3, 0.0, false), Loss::Mse, 0.0),
+    paper: None,
+    origin: "FiMO Appendix D: 90/10 split, 2×128 MLP, MSE, SGD lr 0.3, 1000 epochs, batch 128",
+};
+
+/// `energy-fimo`: FiMO Appendix D: 90/10 split, 2×128 MLP, MSE, SGD lr 0.3, 1000 epochs, batch 128.
+pub const ENERGY_FIMO: Recipe = Recipe {
+    name: "energy-fimo",
+    dataset: DatasetName::Energy,
+    train_n: None,
+    arch: Arch::FimoMlp,
+    test_fraction: Some(0.1),
+    train: || with_loss(sgd(1000, 128, 0.3, 0.0, false), Loss::Mse, 0.0),
+    paper: None,
+    origin: "FiMO Appendix D: 90/10 split, 2×128 MLP, MSE, SGD lr 0.3, 1000 epochs, batch 128",
+};
+
+/// `heloc-fimo`: FiMO Appendix D (FICO): 90/10 split, 2×128 MLP, SGD lr 1e-3, 1000 epochs, batch 128.
+pub const HELOC_FIMO: Recipe = Recipe {
+    name: "heloc-fimo",
+    dataset: DatasetName::Heloc,
+    train_n: None,
+    arch: Arch::FimoMlp,
+    test_fraction: Some(0.1),
+    train: || sgd(1000, 128, 0.001, 0.0, false),
+    paper: None,
+    origin: "FiMO Appendix D (FICO): 90/10 split, 2×128 MLP, SGD lr 1e-3, 1000 epochs, batch 128",
+};
+
+/// `adult-fimo`: FiMO Appendix D Folktables setting (SGD lr 0.01, 100 epochs) on UCI Adult, the offline stand-in.
+pub const ADULT_FIMO: Recipe = Recipe {
+    name: "adult-fimo",
+    dataset: DatasetName::Adult,
+    train_n: None,
+    arch: Arch::FimoMlp,
+    test_fraction: None,
+    train: || sgd(100, 128, 0.01, 0.0, false),
+    paper: None,
+    origin: "FiMO Appendix D Folktables setting (SGD lr 0.01, 100 epochs) on UCI Adult, the offline stand-in",
+};
+
+/// `breast-cancer-logreg`: UCI Breast Cancer Wisconsin, 80/20 split.
+pub const BREAST_CANCER_LOGREG: Recipe = Recipe {
+    name: "breast-cancer-logreg",
+    dataset: DatasetName::BreastCancer,
+    train_n: None,
+    arch: Arch::LogReg,
+    test_fraction: Some(0.2),
+    train: || sgd(100, 32, 0.05, 0.9, true),
+    paper: None,
+    origin: "UCI Breast Cancer Wisconsin, 80/20 split",
+};
+
+/// `sst2-textbag`: SST-2 GLUE train/dev; embedding bag (dim 64) + MLP stand-in for BERT.
+pub const SST2_TEXTBAG: Recipe = Recipe {
+    name: "sst2-textbag",
+    dataset: DatasetName::Sst2,
+    train_n: None,
+    arch: Arch::TextBag,
+    test_fraction: None,
+    train: || {
+        TrainConfig::params()
+            .epochs(3)
+            .batch_size(64)
+            .optimizer(Optimizer::adamw())
+            .lr(0.002)
+            .schedule(Schedule::Cosine { min_lr: 0.0 })
+            .check()
+            .expect("recipe settings are valid")
+    },
+    paper: Some(PaperValue {
+        value: 92.9,
+        source: "FiMO Appendix D.2 (fine-tuned BERT-base, not comparable: our stand-in is an embedding-bag model)",
+    }),
+    origin: "SST-2 GLUE train/dev; embedding bag (dim 64) + MLP stand-in for BERT",
+};
+
 /// Every recipe, in the order `baselines` reports them.
 pub const RECIPES: &[Recipe] = &[
-    Recipe {
-        name: "mnist-logreg",
-        dataset: DatasetName::Mnist,
-        train_n: None,
-        arch: Arch::LogReg,
-        test_fraction: None,
-        train: || sgd(2, 64, 0.1, 0.9, true),
-        paper: None,
-        origin: "full MNIST; issue A target ≥ 92%",
-    },
-    Recipe {
-        name: "mnist-mlp",
-        dataset: DatasetName::Mnist,
-        train_n: None,
-        arch: Arch::Mlp(&[128, 64], 0.1),
-        test_fraction: None,
-        train: || sgd(3, 128, 0.1, 0.9, true),
-        paper: None,
-        origin: "full MNIST, dattri's 784-128-64-10; issue A target ≥ 97.5%",
-    },
-    Recipe {
-        name: "mnist-cnn",
-        dataset: DatasetName::Mnist,
-        train_n: None,
-        arch: Arch::Cnn,
-        test_fraction: None,
-        train: || sgd(1, 64, 0.1, 0.9, true),
-        paper: None,
-        origin: "full MNIST, CPU stand-in for the papers' CIFAR-10 ResNets; issue A target ≥ 98.5%",
-    },
-    Recipe {
-        name: "mnist5k-logreg",
-        dataset: DatasetName::Mnist,
-        train_n: Some(5000),
-        arch: Arch::LogReg,
-        test_fraction: None,
-        train: || sgd(20, 32, 0.01, 0.0, false),
-        paper: None,
-        origin: "dattri benchmark: first 5000 MNIST, Linear(784,10), SGD lr 0.01, batch 32, 20 epochs",
-    },
-    Recipe {
-        name: "mnist5k-mlp",
-        dataset: DatasetName::Mnist,
-        train_n: Some(5000),
-        arch: Arch::Mlp(&[128, 64], 0.1),
-        test_fraction: None,
-        train: || sgd(50, 64, 0.01, 0.9, false),
-        paper: None,
-        origin: "dattri benchmark: first 5000 MNIST, 784-128-64-10 dropout 0.1, SGD lr 0.01 m 0.9, batch 64, 50 epochs",
-    },
-    Recipe {
-        name: "fmnist-mlp",
-        dataset: DatasetName::FashionMnist,
-        train_n: None,
-        arch: Arch::Mlp(&[128, 64], 0.1),
-        test_fraction: None,
-        train: || sgd(5, 128, 0.1, 0.9, true),
-        paper: None,
-        origin: "full Fashion-MNIST (SVE Table 1 CPU stand-in)",
-    },
-    Recipe {
-        name: "fmnist-cnn",
-        dataset: DatasetName::FashionMnist,
-        train_n: None,
-        arch: Arch::Cnn,
-        test_fraction: None,
-        train: || sgd(3, 64, 0.05, 0.9, true),
-        paper: None,
-        origin: "full Fashion-MNIST, CPU stand-in for CIFAR-10/100 CNNs",
-    },
-    Recipe {
-        name: "optdigits-logreg",
-        dataset: DatasetName::Optdigits,
-        train_n: None,
-        arch: Arch::LogReg,
-        test_fraction: None,
-        train: || sgd(30, 64, 0.05, 0.9, true),
-        paper: None,
-        origin: "UCI Optdigits (SVE Table 1 / Figure 2)",
-    },
-    Recipe {
-        name: "optdigits-mlp",
-        dataset: DatasetName::Optdigits,
-        train_n: None,
-        arch: Arch::Mlp(&[128, 64], 0.0),
-        test_fraction: None,
-        train: || sgd(30, 64, 0.05, 0.9, true),
-        paper: None,
-        origin: "UCI Optdigits (SVE Table 1 / Figure 2)",
-    },
-    Recipe {
-        name: "heloc-logreg",
-        dataset: DatasetName::Heloc,
-        train_n: None,
-        arch: Arch::LogReg,
-        test_fraction: Some(0.2),
-        train: || {
-            TrainConfig::params()
-                .epochs(200)
-                .batch_size(128)
-                .optimizer(Optimizer::adam())
-                .lr(0.1)
-                .schedule(Schedule::OneCycle {
-                    max_lr: 0.1,
-                    pct_start: 0.3,
-                })
-                .check()
-                .expect("recipe settings are valid")
-        },
-        paper: Some(PaperValue {
-            value: 72.6,
-            source: "GGDA Table 1 (HELOC, LR, full data)",
-        }),
-        origin: "GGDA Appendix B: 80/20 split, Adam, OneCycle lr 0.1, 200 epochs, batch 128",
-    },
-    Recipe {
-        name: "heloc-ann-s",
-        dataset: DatasetName::Heloc,
-        train_n: None,
-        arch: Arch::Mlp(&[50, 50], 0.0),
-        test_fraction: Some(0.2),
-        train: || {
-            let cfg = TrainConfig::params()
-                .epochs(300)
-                .batch_size(128)
-                .optimizer(Optimizer::adam())
-                .lr(0.001)
-                .schedule(Schedule::OneCycle {
-                    max_lr: 0.001,
-                    pct_start: 0.3,
-                })
-                .check()
-                .expect("recipe settings are valid");
-            with_loss(cfg, Loss::CrossEntropy, 4e-4)
-        },
-        paper: Some(PaperValue {
-            value: 73.5,
-            source: "GGDA Table 5 (HELOC, ANN-S, full data)",
-        }),
-        origin: "GGDA Appendix B: ANN-S 50-50, Adam, OneCycle lr 1e-3, 300 epochs, wd 4e-4",
-    },
-    Recipe {
-        name: "concrete-fimo",
-        dataset: DatasetName::Concrete,
-        train_n: None,
-        arch: Arch::FimoMlp,
-        test_fraction: Some(0.1),
-        train: || with_loss(sgd(1000, 128, 0.3, 0.0, false), Loss::Mse, 0.0),
-        paper: None,
-        origin: "FiMO Appendix D: 90/10 split, 2×128 MLP, MSE, SGD lr 0.3, 1000 epochs, batch 128",
-    },
-    Recipe {
-        name: "energy-fimo",
-        dataset: DatasetName::Energy,
-        train_n: None,
-        arch: Arch::FimoMlp,
-        test_fraction: Some(0.1),
-        train: || with_loss(sgd(1000, 128, 0.3, 0.0, false), Loss::Mse, 0.0),
-        paper: None,
-        origin: "FiMO Appendix D: 90/10 split, 2×128 MLP, MSE, SGD lr 0.3, 1000 epochs, batch 128",
-    },
-    Recipe {
-        name: "heloc-fimo",
-        dataset: DatasetName::Heloc,
-        train_n: None,
-        arch: Arch::FimoMlp,
-        test_fraction: Some(0.1),
-        train: || sgd(1000, 128, 0.001, 0.0, false),
-        paper: None,
-        origin: "FiMO Appendix D (FICO): 90/10 split, 2×128 MLP, SGD lr 1e-3, 1000 epochs, batch 128",
-    },
-    Recipe {
-        name: "adult-fimo",
-        dataset: DatasetName::Adult,
-        train_n: None,
-        arch: Arch::FimoMlp,
-        test_fraction: None,
-        train: || sgd(100, 128, 0.01, 0.0, false),
-        paper: None,
-        origin: "FiMO Appendix D Folktables setting (SGD lr 0.01, 100 epochs) on UCI Adult, the offline stand-in",
-    },
-    Recipe {
-        name: "breast-cancer-logreg",
-        dataset: DatasetName::BreastCancer,
-        train_n: None,
-        arch: Arch::LogReg,
-        test_fraction: Some(0.2),
-        train: || sgd(100, 32, 0.05, 0.9, true),
-        paper: None,
-        origin: "UCI Breast Cancer Wisconsin, 80/20 split",
-    },
-    Recipe {
-        name: "sst2-textbag",
-        dataset: DatasetName::Sst2,
-        train_n: None,
-        arch: Arch::TextBag,
-        test_fraction: None,
-        train: || {
-            TrainConfig::params()
-                .epochs(3)
-                .batch_size(64)
-                .optimizer(Optimizer::adamw())
-                .lr(0.002)
-                .schedule(Schedule::Cosine { min_lr: 0.0 })
-                .check()
-                .expect("recipe settings are valid")
-        },
-        paper: Some(PaperValue {
-            value: 92.9,
-            source: "FiMO Appendix D.2 (fine-tuned BERT-base, not comparable: our stand-in is an embedding-bag model)",
-        }),
-        origin: "SST-2 GLUE train/dev; embedding bag (dim 64) + MLP stand-in for BERT",
-    },
+    MNIST_LOGREG,
+    MNIST_MLP,
+    MNIST_CNN,
+    MNIST5K_LOGREG,
+    MNIST5K_MLP,
+    FMNIST_MLP,
+    FMNIST_CNN,
+    OPTDIGITS_LOGREG,
+    OPTDIGITS_MLP,
+    HELOC_LOGREG,
+    HELOC_ANN_S,
+    CONCRETE_FIMO,
+    ENERGY_FIMO,
+    HELOC_FIMO,
+    ADULT_FIMO,
+    BREAST_CANCER_LOGREG,
+    SST2_TEXTBAG,
 ];
 
 /// A one-line summary of training settings for tables
@@ -327,64 +380,11 @@ pub fn describe_train(cfg: &TrainConfig) -> String {
     )
 }
 
-/// The recipe called `name`.
-pub fn recipe(name: &str) -> Result<&'static Recipe, ReproError> {
-    RECIPES
-        .iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| ReproError::Failed {
-            target: "recipes",
-            reason: format!(
-                "unknown recipe {name:?}; known: {}",
-                RECIPES
-                    .iter()
-                    .map(|r| r.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })
-}
-
 impl Recipe {
-    /// The model configuration for a training set.
-    pub fn model_config(&self, train: &Dataset) -> ModelConfig {
-        let n_out = train.targets().output_dim();
-        match (self.arch, train.features()) {
-            (Arch::TextBag, Features::Tokens { vocab_size, .. }) => ModelConfig::TextBag {
-                vocab: *vocab_size,
-                dim: 64,
-                hidden: 64,
-                n_out,
-            },
-            (Arch::Cnn, Features::Dense { shape, .. }) if shape.len() == 3 => {
-                let mut cfg = ModelConfig::mnist_cnn();
-                if let ModelConfig::Cnn {
-                    in_channels,
-                    side,
-                    n_out: c,
-                    ..
-                } = &mut cfg
-                {
-                    *in_channels = shape[0];
-                    *side = shape[1];
-                    *c = n_out;
-                }
-                cfg
-            }
-            (arch, features) => {
-                let d_in = features.width();
-                match arch {
-                    Arch::LogReg => ModelConfig::LogReg { d_in, n_out },
-                    Arch::Mlp(hidden, dropout) => ModelConfig::Mlp {
-                        d_in,
-                        hidden: hidden.to_vec(),
-                        n_out,
-                        dropout,
-                    },
-                    _ => ModelConfig::FimoMlp { d_in, n_out },
-                }
-            }
-        }
+    /// The model configuration for a training set (errors when the
+    /// architecture does not fit the data).
+    pub fn model_config(&self, train: &Dataset) -> Result<ModelConfig, ReproError> {
+        Ok(self.arch.config_for(train)?)
     }
 
     /// The training settings: the full run, or in quick mode a short one
@@ -468,7 +468,7 @@ pub fn prepare(
     seed: u64,
 ) -> Result<Prepared, ReproError> {
     let split = load_data(ctx, recipe)?;
-    let config = recipe.model_config(&split.train);
+    let config = recipe.model_config(&split.train)?;
     let train_config = recipe.train_config(ctx.quick, seed);
     let (model, train_seconds) =
         train_cached(ctx, recipe.name, &split.train, &config, &train_config, seed)?;

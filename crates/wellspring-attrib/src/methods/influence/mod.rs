@@ -716,15 +716,14 @@ const COMMON_PARAMS: [(&str, &str); 4] = [
     ),
 ];
 
-const PAPER: &str = "Koh & Liang 2017; FiMO (Bae et al. 2024) eq. 8, §4";
-
 /// Registry entry of the explicit influence function.
 pub(crate) const EXPLICIT: MethodInfo = MethodInfo {
     name: "if-explicit",
     description: "influence function with the damped curvature inverted explicitly",
-    paper: PAPER,
+    paper: "Koh & Liang 2017; FiMO (Bae et al. 2024) eq. 8, §4",
     uses_gradients: true,
     params: &COMMON_PARAMS,
+    caps: super::Capabilities::projected(DEFAULT_PROJECTION),
     build: build_explicit,
 };
 
@@ -733,7 +732,6 @@ pub(crate) const CG: MethodInfo = MethodInfo {
     name: "if-cg",
     description: "influence function, conjugate-gradient inverse-curvature products",
     paper: "Koh & Liang 2017; Martens 2010; FiMO §4",
-    uses_gradients: true,
     params: &[
         COMMON_PARAMS[0],
         COMMON_PARAMS[1],
@@ -742,7 +740,7 @@ pub(crate) const CG: MethodInfo = MethodInfo {
         ("max-iter", "CG iterations per vector (default 100)"),
         ("tol", "relative residual to stop at (default 1e-6)"),
     ],
-    build: build_cg,
+    build: build_cg,    ..EXPLICIT
 };
 
 /// Registry entry of the LiSSA influence function.
@@ -750,7 +748,6 @@ pub(crate) const LISSA: MethodInfo = MethodInfo {
     name: "if-lissa",
     description: "influence function, LiSSA stochastic Neumann recursion with divergence detection",
     paper: "Agarwal et al. 2017; Koh & Liang 2017; FiMO §4",
-    uses_gradients: true,
     params: &[
         COMMON_PARAMS[0],
         COMMON_PARAMS[1],
@@ -761,7 +758,7 @@ pub(crate) const LISSA: MethodInfo = MethodInfo {
         ("scale", "scale s (default: twice the largest eigenvalue)"),
         ("batch", "minibatch of the curvature products (default 64)"),
     ],
-    build: build_lissa,
+    build: build_lissa,    ..EXPLICIT
 };
 
 /// Registry entry of the Arnoldi influence function.
@@ -769,7 +766,6 @@ pub(crate) const ARNOLDI: MethodInfo = MethodInfo {
     name: "if-arnoldi",
     description: "influence function on the top eigenpairs of the curvature (Lanczos/Arnoldi)",
     paper: "Schioppa et al. 2022; FiMO §4",
-    uses_gradients: true,
     params: &[
         COMMON_PARAMS[0],
         COMMON_PARAMS[1],
@@ -778,7 +774,7 @@ pub(crate) const ARNOLDI: MethodInfo = MethodInfo {
         ("rank", "eigenpairs kept (default 100)"),
         ("iters", "Lanczos iterations (default 200)"),
     ],
-    build: build_arnoldi,
+    build: build_arnoldi,    ..EXPLICIT
 };
 
 /// Registry entry of the sketched influence function.
@@ -786,7 +782,6 @@ pub(crate) const SKETCH: MethodInfo = MethodInfo {
     name: "if-sketch",
     description: "influence function with a randomized sketch of the inverse curvature (two-minibatch SGD)",
     paper: "TracIn (Pruthi et al. 2020) appendix A.1, eq. 3",
-    uses_gradients: true,
     params: &[
         COMMON_PARAMS[0],
         COMMON_PARAMS[1],
@@ -796,5 +791,5 @@ pub(crate) const SKETCH: MethodInfo = MethodInfo {
         ("steps", "SGD steps (default 300)"),
         ("batch", "minibatch of each curvature product (default 64)"),
     ],
-    build: build_sketch,
+    build: build_sketch,    ..EXPLICIT
 };

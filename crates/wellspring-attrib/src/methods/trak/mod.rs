@@ -558,5 +558,6 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
             "batched (GGDA's batched Fisher, default) or points (K from per-point features)",
         ),
     ],
+    caps: super::Capabilities::projected(DEFAULT_TRAK_PROJECTION).with_ensemble("models"),
     build,
 };

@@ -326,6 +326,18 @@ pub fn print_methods() {
             m.description
         );
         println!("{:<16} paper: {}", "", m.paper);
+        if m.caps.needs_checkpoints {
+            println!(
+                "{:<16} needs the training checkpoints of `wellspring train --checkpoint-every K`",
+                ""
+            );
+        }
+        if let Some(key) = m.caps.ensemble_param {
+            println!(
+                "{:<16} ensemble: --ensemble CHECKPOINT (repeatable) with --param {key}=M",
+                ""
+            );
+        }
         for (k, d) in m.params {
             println!("{:<16} --param {k}=...  {d}", "");
         }

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
-use wellspring_core::{Dataset, Features, Targets};
+use wellspring_core::{Dataset, Targets};
 use wellspring_data::{DatasetName, LoadOptions, load};
 use wellspring_models::burn_types::Device;
-use wellspring_models::{Checkpoint, EpochStats, Model, ModelConfig};
+use wellspring_models::{Arch, Checkpoint, EpochStats, Model, ModelConfig};
 
 use crate::DataArgs;
 
@@ -57,77 +57,14 @@ pub fn load_data(args: &DataArgs, n_train_default: Option<usize>) -> Result<Data
     Ok(Data { name, train, test })
 }
 
-/// Model names accepted by `--model`.
-pub const MODELS: &str = "logreg, mlp, cnn, resnet9, text-bag, fimo-mlp";
-
-/// The architecture `name` sized for `data` (input width or image shape, vocabulary, outputs).
+/// The architecture `name` (`--model`, see [`Arch::NAMES`]) sized for
+/// `data` (input width or image shape, vocabulary, outputs).
 pub fn model_config(name: &str, data: &Dataset) -> Result<ModelConfig> {
-    let n_out = data.targets().output_dim();
-    let (width, shape) = match data.features() {
-        Features::Dense { shape, .. } => (shape.iter().product::<usize>(), shape.clone()),
-        Features::Tokens { vocab_size, .. } => (*vocab_size, Vec::new()),
-    };
-    let tokens = matches!(data.features(), Features::Tokens { .. });
-    if tokens && name != "text-bag" {
-        bail!(
-            "--model {name}: dataset {} holds tokens; use --model text-bag",
-            data.name()
-        );
-    }
-    let image = |what: &str| -> Result<(usize, usize)> {
-        match shape.as_slice() {
-            [c, h, w] if h == w => Ok((*c, *h)),
-            _ => bail!(
-                "--model {what} needs square images [c, h, w]; dataset {} has example shape {shape:?}",
-                data.name()
-            ),
-        }
-    };
-    let cfg = match name {
-        "logreg" => ModelConfig::LogReg { d_in: width, n_out },
-        "mlp" => ModelConfig::Mlp {
-            d_in: width,
-            hidden: vec![128, 64],
-            n_out,
-            dropout: 0.1,
-        },
-        "fimo-mlp" => ModelConfig::FimoMlp { d_in: width, n_out },
-        "cnn" => {
-            let (c, side) = image("cnn")?;
-            ModelConfig::Cnn {
-                in_channels: c,
-                side,
-                channels: vec![16, 32],
-                fc: 64,
-                n_out,
-            }
-        }
-        "resnet9" => {
-            let (c, _) = image("resnet9")?;
-            ModelConfig::ResNet9 {
-                in_channels: c,
-                n_out,
-                width: 64,
-            }
-        }
-        "text-bag" => {
-            if !tokens {
-                bail!(
-                    "--model text-bag needs a token dataset (sst2); {} is dense",
-                    data.name()
-                );
-            }
-            ModelConfig::TextBag {
-                vocab: width,
-                dim: 64,
-                hidden: 64,
-                n_out,
-            }
-        }
-        other => bail!("unknown --model {other}; available: {MODELS}"),
-    };
-    cfg.validate()?;
-    Ok(cfg)
+    let arch: Arch = name
+        .parse()
+        .map_err(|_| anyhow!("unknown --model {name}; available: {}", Arch::NAMES))?;
+    arch.config_for(data)
+        .with_context(|| format!("--model {name}"))
 }
 
 /// Whether the dataset's targets are class labels.
