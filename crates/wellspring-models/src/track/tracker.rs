@@ -271,6 +271,8 @@ impl<'a> Tracker<'a> {
 /// `t` as a `Tensor<E>` when `D == E` (the same type), else `Err(t)`:
 /// lets the rank-generic layer methods hand flat tensors to the hook
 /// without reshape nodes.
+// The tensor goes back by value on a mismatch; boxing it would allocate per call.
+#[allow(clippy::result_large_err)]
 fn same_rank<const D: usize, const E: usize>(t: Tensor<D>) -> Result<Tensor<E>, Tensor<D>> {
     let boxed: Box<dyn std::any::Any> = Box::new(t);
     match boxed.downcast::<Tensor<E>>() {
