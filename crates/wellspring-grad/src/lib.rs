@@ -59,7 +59,7 @@ mod store;
 pub use curvature::{
     CurvatureParams, Damped, EmpiricalFisher, GaussNewtonOperator, HessianOperator, Kfac,
     KfacFactors, KfacLabels, KfacParams, LinearOperator, LossContext, MatrixOperator,
-    explicit_gauss_newton, explicit_matrix,
+    explicit_gauss_newton, explicit_matrix, matmul,
 };
 pub use engine::{BUCKET_ROWS, GradBlock, GradEngine, GradParams, Reduce, Rows};
 pub use error::{GradError, Result};

@@ -29,8 +29,7 @@ use nalgebra::DMatrix;
 use wellspring_core::{Dataset, Grouping, ScoreMatrix};
 use wellspring_grad::{GradLayout, KronLayerKind, KroneckerProjector, LayerSelection, Projector};
 
-use super::grad_dot::{DEFAULT_PROJECTION, check_projection, loss_output};
-use super::grad_features::{GradFeaturizer, grad_err, permute_rows, singleton_order};
+use super::gradient::{DEFAULT_PROJECTION, check_projection, loss_output, GradFeaturizer, grad_err, permute_rows, singleton_order};
 use super::{MethodInfo, OptionReader};
 use crate::blocks::{by_test_blocks, check_self};
 use crate::dense::{dot, gemm_abt};

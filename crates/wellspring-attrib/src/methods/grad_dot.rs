@@ -24,15 +24,14 @@
 //! App. F), computed straight from the per-layer factors; `identity` gives
 //! the exact FiMO eq. 6 at `n × p` memory.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
-use wellspring_core::{Dataset, Grouping, ScoreMatrix, Targets};
-use wellspring_grad::{CrossEntropy, Mse, OutputFn};
+use wellspring_core::{Dataset, Grouping, ScoreMatrix};
 use wellspring_models::AnyModel;
 use wellspring_models::burn_types::Device;
 
-use super::grad_features::{GradFeaturizer, permute_rows, row_sq_norms, singleton_order};
+use super::gradient::{DEFAULT_PROJECTION, GradFeaturizer, check_projection, loss_output, permute_rows, row_sq_norms, singleton_order};
 use super::{MethodInfo, OptionReader};
 use crate::blocks::{by_test_blocks, check_self};
 use crate::dense::gemm_abt;
@@ -41,9 +40,6 @@ use crate::projection::ProjectionSpec;
 use crate::signature::DataSignature;
 use crate::source::ModelSource;
 use crate::traits::{Attributor, DynAttributor, FittedAttributor, check_grouping};
-
-/// Default projection of the first-order gradient methods.
-pub const DEFAULT_PROJECTION: ProjectionSpec = ProjectionSpec::Kronecker { dim: 512 };
 
 /// A cosine with a zero (or f64-underflowing) gradient norm is taken as 0: no
 /// direction to compare. Any other gradient, however small, has a direction
@@ -100,29 +96,6 @@ fn name_of(s: Similarity) -> &'static str {
     match s {
         Similarity::Dot => "grad-dot",
         Similarity::Cosine => "grad-cos",
-    }
-}
-
-/// Checks a projection's dimension is at least 1.
-pub(crate) fn check_projection(method: &str, p: ProjectionSpec) -> Result<()> {
-    if p.dim() == Some(0) {
-        return Err(AttribError::invalid_param(
-            format!("{method}.projection"),
-            p,
-            "the dimension must be at least 1",
-        ));
-    }
-    Ok(())
-}
-
-/// The per-example loss the first-order methods differentiate: cross-entropy
-/// for classes (for next-token targets, the mean token cross-entropy),
-/// squared error for regression.
-pub(crate) fn loss_output(train: &Dataset) -> Arc<dyn OutputFn> {
-    match train.targets() {
-        // A language model's per-example loss is its mean token cross-entropy.
-        Targets::Classes { .. } | Targets::NextToken { .. } => Arc::new(CrossEntropy),
-        Targets::Regression { .. } => Arc::new(Mse),
     }
 }
 

@@ -32,8 +32,7 @@ use wellspring_grad::{
 use wellspring_models::AnyModel;
 use wellspring_models::burn_types::Device;
 
-use super::grad_dot::loss_output;
-use super::grad_features::{grad_err, permute_rows, singleton_order};
+use super::gradient::{loss_output, grad_err, permute_rows, singleton_order};
 use super::{MethodInfo, OptionReader};
 use crate::blocks::{by_test_blocks, check_self};
 use crate::dense::gemm_abt;

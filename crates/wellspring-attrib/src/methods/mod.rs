@@ -215,7 +215,7 @@ impl Capabilities {
 }
 
 /// Declares the method modules and lists their registry entries, one line per file.
-pub(crate) mod grad_features;
+pub mod gradient;
 
 macro_rules! registry {
     ($($module:ident: [$($entry:ident),+ $(,)?]),* $(,)?) => {

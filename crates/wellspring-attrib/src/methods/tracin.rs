@@ -19,7 +19,8 @@
 
 use wellspring_core::Dataset;
 
-use super::grad_dot::{DEFAULT_PROJECTION, GradSimilarity, Similarity, check_projection};
+use super::grad_dot::{GradSimilarity, Similarity};
+use super::gradient::{DEFAULT_PROJECTION, check_projection};
 use super::{MethodInfo, OptionReader};
 use crate::error::{AttribError, Result, positive};
 use crate::projection::ProjectionSpec;

@@ -1,7 +1,8 @@
 //! Inverse-Hessian-vector products for the influence-function family
 //! (FiMO, Bae et al. 2024, §4; Koh & Liang 2017): every solver takes a
-//! symmetric positive semi-definite curvature operator `C` (Gauss-Newton or
-//! Hessian, in the projected gradient space of `methods::influence`), a
+//! symmetric positive semi-definite curvature operator `C` (any
+//! [`LinearOperator`] of the gradient crate: the projected Gauss-Newton or
+//! Hessian of `methods::influence`, a matrix, a matrix-free Hessian), a
 //! damping `λ ≥ 0` and a block of right-hand sides `B` (`k × m`, one column
 //! per vector), and returns `X ≈ (C + λI)⁻¹ B` with an info value (faer's
 //! shape: params in, value plus info out).
@@ -27,75 +28,17 @@ use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
 use wellspring_core::rng;
 
+use wellspring_grad::{GradError, LinearOperator};
+
 use crate::error::{AttribError, Result};
 
-/// `op(A) B` for column-major `A` (`Aᵀ` when `transpose_a`) through
-/// `matrixmultiply`'s packed kernel, which computes every entry the same
-/// way whatever the number of columns of `B`: a test vector's result does
-/// not depend on which other vectors share its block (chunked attribution
-/// is bit-identical to one shot; nalgebra's small-matrix path is not).
-pub fn matmul(a: &DMatrix<f64>, b: &DMatrix<f64>, transpose_a: bool) -> DMatrix<f64> {
-    let (ar, ac) = a.shape();
-    let (m, k, rsa, csa) = if transpose_a {
-        (ac, ar, ar as isize, 1)
-    } else {
-        (ar, ac, 1, ar as isize)
-    };
-    assert_eq!(k, b.nrows(), "matmul: inner dimensions differ");
-    let n = b.ncols();
-    let mut out = DMatrix::<f64>::zeros(m, n);
-    if m == 0 || n == 0 || k == 0 {
-        return out;
-    }
-    // SAFETY: strides address column-major A (ar × ac), B (k × n) and
-    // C (m × n), all within their buffers.
-    unsafe {
-        matrixmultiply::dgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.as_ptr(),
-            1,
-            k as isize,
-            0.0,
-            out.as_mut_ptr(),
-            1,
-            m as isize,
-        );
-    }
-    out
-}
+pub use wellspring_grad::matmul;
 
-/// A symmetric curvature operator `C` on `R^k` whose products can be taken
-/// over all training points or over a minibatch of them.
-pub trait CurvatureOp: Sync {
-    /// `k`.
-    fn dim(&self) -> usize;
-    /// Number of training points the curvature averages over.
-    fn n(&self) -> usize;
-    /// `C X` over all training points.
-    fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64>;
-    /// `C_B X`, the curvature of the mean loss over the rows `batch` only.
-    /// Operators without per-example structure return [`CurvatureOp::apply`].
-    fn apply_batch(&self, batch: &[usize], x: &DMatrix<f64>) -> DMatrix<f64>;
-}
-
-impl CurvatureOp for DMatrix<f64> {
-    fn dim(&self) -> usize {
-        self.nrows()
-    }
-    fn n(&self) -> usize {
-        1
-    }
-    fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
-        matmul(self, x, false)
-    }
-    fn apply_batch(&self, _: &[usize], x: &DMatrix<f64>) -> DMatrix<f64> {
-        matmul(self, x, false)
+/// A failed product of `op`, as the error of `solver`.
+fn op_err(solver: &str) -> impl Fn(GradError) -> AttribError + '_ {
+    move |e| AttribError::Solver {
+        solver: solver.into(),
+        reason: format!("curvature product failed: {e}"),
     }
 }
 
@@ -219,7 +162,7 @@ pub struct CgInfo {
 /// `X ≈ (C + λI)⁻¹ B` by conjugate gradient, each column independently but
 /// with the operator applied to the whole active block at once.
 pub fn cg(
-    op: &dyn CurvatureOp,
+    op: &dyn LinearOperator,
     lambda: f64,
     b: &DMatrix<f64>,
     p: CgParams,
@@ -250,7 +193,7 @@ pub fn cg(
         for (t, &j) in cols.iter().enumerate() {
             pb.set_column(t, &dir.column(j));
         }
-        let mut ap = op.apply(&pb);
+        let mut ap = op.apply_block(&pb).map_err(op_err("if-cg"))?;
         ap += &pb * lambda;
         for (t, &j) in cols.iter().enumerate() {
             let pap = pb.column(t).dot(&ap.column(t));
@@ -340,7 +283,7 @@ pub struct LissaInfo {
 }
 
 /// Largest eigenvalue of `C` by power iteration (`iters` products).
-pub fn top_eigenvalue(op: &dyn CurvatureOp, iters: usize, seed: u64) -> f64 {
+pub fn top_eigenvalue(op: &dyn LinearOperator, iters: usize, seed: u64) -> Result<f64> {
     let k = op.dim();
     let mut r = rng(seed);
     let mut v = DMatrix::<f64>::from_fn(k, 1, |_, _| StandardNormal.sample(&mut r));
@@ -348,14 +291,14 @@ pub fn top_eigenvalue(op: &dyn CurvatureOp, iters: usize, seed: u64) -> f64 {
     for _ in 0..iters.max(1) {
         let n = v.norm();
         if !n.is_finite() || n <= 0.0 {
-            return 0.0;
+            return Ok(0.0);
         }
         v /= n;
-        let w = op.apply(&v);
+        let w = op.apply_block(&v).map_err(op_err("power iteration"))?;
         est = v.dot(&w);
         v = w;
     }
-    est.max(0.0)
+    Ok(est.max(0.0))
 }
 
 /// `X ≈ (C + λI)⁻¹ B` by LiSSA: `h_0 = b`, `h_t = b + h_{t−1} − (C_{B_t} + λ) h_{t−1} / s`
@@ -364,7 +307,7 @@ pub fn top_eigenvalue(op: &dyn CurvatureOp, iters: usize, seed: u64) -> f64 {
 /// iterate becomes non-finite or its norm exceeds `10⁶ ‖B‖ · s / max(λ, ε)`:
 /// the recursion has diverged because `s` is below the curvature's scale.
 pub fn lissa(
-    op: &dyn CurvatureOp,
+    op: &dyn LinearOperator,
     lambda: f64,
     b: &DMatrix<f64>,
     p: LissaParams,
@@ -386,7 +329,7 @@ pub fn lissa(
                 "must be finite and > 0",
             ));
         }
-        None => (2.0 * (top_eigenvalue(op, 30, p.seed) + lambda)).max(f64::MIN_POSITIVE),
+        None => (2.0 * (top_eigenvalue(op, 30, p.seed)? + lambda)).max(f64::MIN_POSITIVE),
     };
     let bnorm = b.norm();
     let bound = 1e6 * bnorm.max(f64::MIN_POSITIVE) * scale / lambda.max(1e-12 * scale);
@@ -406,7 +349,7 @@ pub fn lissa(
             }
             let batch = &order[cursor..cursor + bs];
             cursor += bs;
-            let mut ch = op.apply_batch(batch, &h);
+            let mut ch = op.apply_batch(batch, &h).map_err(op_err("if-lissa"))?;
             ch += &h * lambda;
             let next = b + &h - ch / scale;
             let hn = next.norm();
@@ -448,7 +391,12 @@ pub struct EigenPairs {
 
 /// The `r` largest eigenpairs of the symmetric `C` by `iters` Lanczos steps
 /// with full re-orthogonalisation, started from a seeded Gaussian vector.
-pub fn lanczos_top(op: &dyn CurvatureOp, r: usize, iters: usize, seed: u64) -> Result<EigenPairs> {
+pub fn lanczos_top(
+    op: &dyn LinearOperator,
+    r: usize,
+    iters: usize,
+    seed: u64,
+) -> Result<EigenPairs> {
     let k = op.dim();
     let iters = iters.max(r).min(k);
     if r == 0 || k == 0 {
@@ -467,7 +415,9 @@ pub fn lanczos_top(op: &dyn CurvatureOp, r: usize, iters: usize, seed: u64) -> R
     for j in 0..iters {
         q.set_column(j, &v);
         used = j + 1;
-        let w = op.apply(&DMatrix::from_column_slice(k, 1, v.as_slice()));
+        let w = op
+            .apply_block(&DMatrix::from_column_slice(k, 1, v.as_slice()))
+            .map_err(op_err("if-arnoldi"))?;
         let mut w = DVector::from_column_slice(w.as_slice());
         let a = v.dot(&w);
         alpha.push(a);
@@ -540,7 +490,7 @@ impl Default for SketchParams {
 /// step `1 / (2 L²)` with `L` the power-iteration estimate of `λ_max + λ`,
 /// started at `S₀ = Rᵀ / L`.
 pub fn sketch(
-    op: &dyn CurvatureOp,
+    op: &dyn LinearOperator,
     lambda: f64,
     p: SketchParams,
 ) -> Result<(DMatrix<f64>, DMatrix<f64>)> {
@@ -560,7 +510,7 @@ pub fn sketch(
         z * sd
     });
     let rt = rmat.transpose();
-    let l = (top_eigenvalue(op, 30, p.seed) + lambda).max(f64::MIN_POSITIVE);
+    let l = (top_eigenvalue(op, 30, p.seed)? + lambda).max(f64::MIN_POSITIVE);
     let eta = 1.0 / (2.0 * l * l);
     let mut s = &rt / l;
     let n = op.n();
@@ -568,10 +518,10 @@ pub fn sketch(
     for _ in 0..p.steps {
         let b1: Vec<usize> = (0..bs).map(|_| g.random_range(0..n)).collect();
         let b2: Vec<usize> = (0..bs).map(|_| g.random_range(0..n)).collect();
-        let mut inner = op.apply_batch(&b2, &s);
+        let mut inner = op.apply_batch(&b2, &s).map_err(op_err("if-sketch"))?;
         inner += &s * lambda;
         inner -= &rt;
-        let mut grad = op.apply_batch(&b1, &inner);
+        let mut grad = op.apply_batch(&b1, &inner).map_err(op_err("if-sketch"))?;
         grad += &inner * lambda;
         s -= grad * (2.0 * eta);
         if s.iter().any(|v| !v.is_finite()) {

@@ -23,13 +23,52 @@ pub use kfac::{Kfac, KfacFactors, KfacLabels, KfacParams};
 use crate::error::{GradError, Result, check_finite64};
 
 /// A symmetric linear map `R^p → R^p` given by its action (Hessian-, Gauss-
-/// Newton- or Fisher-vector products).
+/// Newton- or Fisher-vector products): the one operator trait every
+/// inverse-Hessian solver takes (CG, LiSSA, Lanczos/Arnoldi, the sketch;
+/// `wellspring-attrib`'s influence functions). Products are fallible: an
+/// operator backed by the gradient engine reports its errors instead of
+/// returning NaN.
 pub trait LinearOperator: Send + Sync {
     /// `p`.
     fn dim(&self) -> usize;
 
     /// `out = A v`. Errors on vectors of the wrong length or non-finite input.
     fn apply(&self, v: &[f64], out: &mut [f64]) -> Result<()>;
+
+    /// `A X` for a block of vectors (`p × m`, one per column). The default
+    /// applies [`LinearOperator::apply`] column by column.
+    fn apply_block(&self, x: &DMatrix<f64>) -> Result<DMatrix<f64>> {
+        let p = self.dim();
+        if x.nrows() != p {
+            return Err(GradError::shape(
+                format!("block given to {}", self.name()),
+                format!("{p} rows"),
+                x.nrows(),
+            ));
+        }
+        let mut out = DMatrix::<f64>::zeros(p, x.ncols());
+        let mut col = vec![0.0; p];
+        for j in 0..x.ncols() {
+            let v: Vec<f64> = x.column(j).iter().copied().collect();
+            self.apply(&v, &mut col)?;
+            out.column_mut(j).copy_from_slice(&col);
+        }
+        Ok(out)
+    }
+
+    /// Training points the operator averages over (1 for an operator
+    /// without per-example structure).
+    fn n(&self) -> usize {
+        1
+    }
+
+    /// `A_B X`: the operator of the mean over the training points `batch`
+    /// only (LiSSA's and the sketch's minibatches). The default ignores the
+    /// batch and returns [`LinearOperator::apply_block`].
+    fn apply_batch(&self, batch: &[usize], x: &DMatrix<f64>) -> Result<DMatrix<f64>> {
+        let _ = batch;
+        self.apply_block(x)
+    }
 
     /// Short description for logs and reports.
     fn name(&self) -> String;
@@ -38,6 +77,77 @@ pub trait LinearOperator: Send + Sync {
     fn applications(&self) -> usize {
         0
     }
+}
+
+/// A dense symmetric matrix is an operator; its block products go through
+/// [`matmul`], so a column's product does not depend on the others.
+impl LinearOperator for DMatrix<f64> {
+    fn dim(&self) -> usize {
+        self.nrows()
+    }
+    fn apply(&self, v: &[f64], out: &mut [f64]) -> Result<()> {
+        check_apply("matrix", self.dim(), v, out)?;
+        let r = matmul(self, &DMatrix::from_column_slice(v.len(), 1, v), false);
+        out.copy_from_slice(r.as_slice());
+        Ok(())
+    }
+    fn apply_block(&self, x: &DMatrix<f64>) -> Result<DMatrix<f64>> {
+        if x.nrows() != self.ncols() {
+            return Err(GradError::shape(
+                "block given to a matrix operator",
+                format!("{} rows", self.ncols()),
+                x.nrows(),
+            ));
+        }
+        Ok(matmul(self, x, false))
+    }
+    fn name(&self) -> String {
+        format!("explicit {}×{} matrix", self.nrows(), self.ncols())
+    }
+}
+
+/// `op(A) B` for column-major `A` (`Aᵀ` when `transpose_a`) through
+/// `matrixmultiply`'s packed kernel, which computes every entry the same
+/// way whatever the number of columns of `B`: a test vector's result does
+/// not depend on which other vectors share its block (chunked attribution
+/// is bit-identical to one shot; nalgebra's small-matrix path is not).
+///
+/// # Panics
+/// If the inner dimensions differ (a caller bug; operators check shapes).
+pub fn matmul(a: &DMatrix<f64>, b: &DMatrix<f64>, transpose_a: bool) -> DMatrix<f64> {
+    let (ar, ac) = a.shape();
+    let (m, k, rsa, csa) = if transpose_a {
+        (ac, ar, ar as isize, 1)
+    } else {
+        (ar, ac, 1, ar as isize)
+    };
+    assert_eq!(k, b.nrows(), "matmul: inner dimensions differ");
+    let n = b.ncols();
+    let mut out = DMatrix::<f64>::zeros(m, n);
+    if m == 0 || n == 0 || k == 0 {
+        return out;
+    }
+    // SAFETY: strides address column-major A (ar × ac), B (k × n) and
+    // C (m × n), all within their buffers.
+    unsafe {
+        matrixmultiply::dgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            1,
+            k as isize,
+            0.0,
+            out.as_mut_ptr(),
+            1,
+            m as isize,
+        );
+    }
+    out
 }
 
 /// Checks the vectors of an `apply` call.

@@ -23,10 +23,11 @@ use wellspring_grad::{CrossEntropy, CurvatureParams, Logit, Mse, explicit_matrix
 use wellspring_models::AnyModel;
 use wellspring_models::burn_types::Device;
 
-use super::super::grad_features::{GradFeaturizer, grad_err};
+use super::super::gradient::{GradFeaturizer, grad_err};
 use crate::error::{AttribError, Result};
 use crate::projection::ProjectionSpec;
-use crate::solvers::ihvp::{CurvatureOp, matmul};
+use crate::solvers::ihvp::matmul;
+use wellspring_grad::{GradError, LinearOperator};
 
 /// Largest parameter count of the explicit Hessian variant (`p` Hessian-vector
 /// products and a `p × p` matrix).
@@ -72,7 +73,7 @@ impl ProjectedGn {
         let n = train.len();
         let logits = wellspring_models::predict_logits(model, train, device)?;
         let c = logits.len() / n.max(1);
-        let loss = super::super::grad_dot::loss_output(train);
+        let loss = super::super::gradient::loss_output(train);
         let mut jac: Vec<Vec<f32>> = Vec::with_capacity(c);
         let mut k = 0;
         for j in 0..c {
@@ -205,18 +206,35 @@ fn gram(u: &[f32], k: usize, n: f64, l2: f64) -> DMatrix<f64> {
     m
 }
 
-impl CurvatureOp for ProjectedGn {
+impl LinearOperator for ProjectedGn {
     fn dim(&self) -> usize {
         self.k
+    }
+    fn apply(&self, v: &[f64], out: &mut [f64]) -> std::result::Result<(), GradError> {
+        LinearOperator::apply(&self.full, v, out)
+    }
+    fn apply_block(&self, x: &DMatrix<f64>) -> std::result::Result<DMatrix<f64>, GradError> {
+        self.full.apply_block(x)
     }
     fn n(&self) -> usize {
         self.offsets.len() - 1
     }
-    fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
-        matmul(&self.full, x, false)
+    fn name(&self) -> String {
+        format!("projected Gauss-Newton ({} × {})", self.k, self.k)
     }
     /// `(1/|B|) Σ_{i∈B} U_iᵀ U_i X + l2 X`.
-    fn apply_batch(&self, batch: &[usize], x: &DMatrix<f64>) -> DMatrix<f64> {
+    fn apply_batch(
+        &self,
+        batch: &[usize],
+        x: &DMatrix<f64>,
+    ) -> std::result::Result<DMatrix<f64>, GradError> {
+        if x.nrows() != self.k {
+            return Err(GradError::shape(
+                "block given to the projected Gauss-Newton",
+                format!("{} rows", self.k),
+                x.nrows(),
+            ));
+        }
         let k = self.k;
         let idx: Vec<usize> = batch
             .iter()
@@ -237,7 +255,7 @@ impl CurvatureOp for ProjectedGn {
         let y = matmul(&ubt, x, true);
         let mut out = matmul(&ubt, &y, false) / batch.len().max(1) as f64;
         out += x * self.l2;
-        out
+        Ok(out)
     }
 }
 
@@ -279,9 +297,8 @@ pub(crate) fn explicit_hessian(
 /// §4.3.2): each product `H_B v` is a central difference of f64 gradients
 /// over the rows `B` (all training points, or LiSSA's minibatch), so no
 /// `p × p` matrix is formed. Only the solvers that need products alone (CG,
-/// LiSSA, Arnoldi, sketch) use it. [`CurvatureOp`] products cannot fail, so
-/// an error of the gradient engine is kept, the product is NaN (which stops
-/// the solver), and [`HvpHessian::check`] reports the error afterwards.
+/// LiSSA, Arnoldi, sketch) use it; a failed product is an error naming the
+/// method.
 pub(crate) struct HvpHessian {
     method: &'static str,
     params: CurvatureParams,
@@ -289,7 +306,6 @@ pub(crate) struct HvpHessian {
     device: Device,
     train: Dataset,
     p: usize,
-    error: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for HvpHessian {
@@ -329,23 +345,7 @@ impl HvpHessian {
             device: device.clone(),
             train: train.clone(),
             p,
-            error: std::sync::Mutex::new(None),
         })
-    }
-
-    /// The first error a product hit, if any.
-    pub(crate) fn check(&self) -> Result<()> {
-        match self.error.lock().map(|e| e.clone()) {
-            Ok(None) => Ok(()),
-            Ok(Some(reason)) => Err(AttribError::Solver {
-                solver: self.method.into(),
-                reason: format!("Hessian-vector product failed: {reason}"),
-            }),
-            Err(_) => Err(AttribError::Solver {
-                solver: self.method.into(),
-                reason: "a Hessian-vector product panicked".into(),
-            }),
-        }
     }
 
     /// Hutchinson's estimate `(1/s) Σ_t r_tᵀ H r_t` of `tr(H)` from `probes`
@@ -356,47 +356,56 @@ impl HvpHessian {
         let x = DMatrix::<f64>::from_fn(self.p, probes.max(1), |_, _| {
             if r.random::<bool>() { 1.0 } else { -1.0 }
         });
-        let hx = self.apply(&x);
-        self.check()?;
+        let hx = self.apply_block(&x).map_err(grad_err(self.method))?;
         Ok(x.component_mul(&hx).sum() / probes.max(1) as f64)
     }
 
-    fn products(&self, rows: &[usize], x: &DMatrix<f64>) -> DMatrix<f64> {
-        let mut out = DMatrix::<f64>::from_element(x.nrows(), x.ncols(), f64::NAN);
-        let result = (|| -> std::result::Result<(), wellspring_grad::GradError> {
-            let op = self
-                .params
-                .hessian(&self.model, &self.train, rows, &self.device)?;
-            let mut col = vec![0.0; self.p];
-            for j in 0..x.ncols() {
-                let v: Vec<f64> = x.column(j).iter().copied().collect();
-                wellspring_grad::LinearOperator::apply(&op, &v, &mut col)?;
-                out.column_mut(j).copy_from_slice(&col);
-            }
-            Ok(())
-        })();
-        if let Err(e) = result
-            && let Ok(mut slot) = self.error.lock()
-        {
-            slot.get_or_insert_with(|| e.to_string());
-        }
-        out
+    /// `H_B X` over the rows `rows`, column by column; an error of the
+    /// gradient engine names the method and the Hessian-vector product.
+    fn products(
+        &self,
+        rows: &[usize],
+        x: &DMatrix<f64>,
+    ) -> std::result::Result<DMatrix<f64>, GradError> {
+        let failed = |e: GradError| {
+            GradError::unsupported(
+                format!("Hessian-vector product of {}", self.method),
+                e.to_string(),
+            )
+        };
+        let op = self
+            .params
+            .hessian(&self.model, &self.train, rows, &self.device)
+            .map_err(failed)?;
+        op.apply_block(x).map_err(failed)
     }
 }
 
-impl CurvatureOp for HvpHessian {
+impl LinearOperator for HvpHessian {
     fn dim(&self) -> usize {
         self.p
+    }
+    fn apply(&self, v: &[f64], out: &mut [f64]) -> std::result::Result<(), GradError> {
+        let x = self.apply_block(&DMatrix::from_column_slice(v.len(), 1, v))?;
+        out.copy_from_slice(x.as_slice());
+        Ok(())
+    }
+    fn apply_block(&self, x: &DMatrix<f64>) -> std::result::Result<DMatrix<f64>, GradError> {
+        let all: Vec<usize> = (0..self.train.len()).collect();
+        self.products(&all, x)
     }
     fn n(&self) -> usize {
         self.train.len()
     }
-    fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
-        let all: Vec<usize> = (0..self.train.len()).collect();
-        self.products(&all, x)
-    }
-    fn apply_batch(&self, batch: &[usize], x: &DMatrix<f64>) -> DMatrix<f64> {
+    fn apply_batch(
+        &self,
+        batch: &[usize],
+        x: &DMatrix<f64>,
+    ) -> std::result::Result<DMatrix<f64>, GradError> {
         self.products(batch, x)
+    }
+    fn name(&self) -> String {
+        format!("matrix-free Hessian ({} parameters)", self.p)
     }
 }
 
@@ -423,18 +432,17 @@ mod tests {
         let l2 = 1e-3;
         let h = explicit_hessian("test", &model, &device, &train, l2).unwrap();
         let op = HvpHessian::new("test", &model, &device, &train, l2).unwrap();
-        assert_eq!(CurvatureOp::dim(&op), h.nrows());
+        assert_eq!(LinearOperator::dim(&op), h.nrows());
         let x = DMatrix::<f64>::from_fn(h.nrows(), 3, |i, j| ((i * 7 + j * 13) % 11) as f64 - 5.0);
         let want = &h * &x;
-        let got = op.apply(&x);
-        op.check().unwrap();
+        let got = op.apply_block(&x).unwrap();
         let rel = (&got - &want).norm() / want.norm();
         assert!(rel < 1e-5, "full-data products off by {rel:e}");
         // a minibatch product is the Hessian of the mean loss over those rows
         let rows = [3usize, 17, 40, 41, 99];
         let sub = train.select(&rows).unwrap();
         let hb = explicit_hessian("test", &model, &device, &sub, l2).unwrap();
-        let got = op.apply_batch(&rows, &x);
+        let got = op.apply_batch(&rows, &x).unwrap();
         let want = &hb * &x;
         let rel = (&got - &want).norm() / want.norm();
         assert!(rel < 1e-5, "minibatch products off by {rel:e}");
@@ -452,10 +460,8 @@ mod tests {
         let (model, train, device) = case();
         let op = HvpHessian::new("if-cg", &model, &device, &train, 0.0).unwrap();
         // a row outside the training set makes the gradient engine fail
-        let x = DMatrix::<f64>::from_element(CurvatureOp::dim(&op), 1, 1.0);
-        let out = op.apply_batch(&[train.len() + 5], &x);
-        assert!(out.iter().all(|v| v.is_nan()));
-        let e = op.check().unwrap_err().to_string();
+        let x = DMatrix::<f64>::from_element(LinearOperator::dim(&op), 1, 1.0);
+        let e = op.apply_batch(&[train.len() + 5], &x).unwrap_err().to_string();
         assert!(e.contains("if-cg") && e.contains("Hessian-vector"), "{e}");
     }
 }

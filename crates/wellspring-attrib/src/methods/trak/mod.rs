@@ -29,7 +29,7 @@
 //! Group scores (GGDA, Ley et al. 2024, §4): `φ_m(z_i) q_i` is replaced by the
 //! batched group gradient `P ∇ Σ_{i∈g} sg(q_i) f(z_i; θ_m)` of the
 //! `Q`-weighted margin ([`QWeightedMargin`], `q` held constant). The kernel
-//! is, by default, the per-point `K_m` ([`GroupKernel::Points`]), so group
+//! is, by default, the per-point `K_m` (`GroupKernel::Points`), so group
 //! scores equal summed point scores up to rounding; with `group-kernel=batched`
 //! it is GGDA's batched empirical Fisher `K_m = (Φ_GᵀΦ_G + λI)⁻¹` from the
 //! group gradients `Φ_G` of the margin (GGDA §4, `F̂^batched`): group scores
@@ -56,14 +56,14 @@ use wellspring_grad::{OutputFn, OutputSpec};
 use wellspring_models::AnyModel;
 use wellspring_models::Target;
 
-use super::grad_dot::check_projection;
-use super::grad_features::{GradFeaturizer, permute_rows, singleton_order};
+use super::gradient::{check_projection, GradFeaturizer, permute_rows, singleton_order};
 use super::{MethodInfo, OptionReader};
 use crate::blocks::{by_test_blocks, check_self};
 use crate::dense::{dot, gemm_abt};
 use crate::error::{AttribError, Result};
 use crate::projection::ProjectionSpec;
 use crate::signature::DataSignature;
+pub use super::gradient::GroupKernel;
 use crate::source::{ModelSource, check_same_architecture};
 use crate::traits::{Attributor, DynAttributor, FittedAttributor, check_grouping};
 
@@ -81,21 +81,6 @@ pub struct TrakParams {
     projection: ProjectionSpec,
     seed: u64,
     group_kernel: GroupKernel,
-}
-
-/// Which `K_m` group scores use (GGDA, Ley et al. 2024, §4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GroupKernel {
-    /// GGDA's batched empirical Fisher: `K_m` from the group gradients
-    /// themselves, so no per-point gradient is ever computed. Its fidelity
-    /// depends on the grouping (GGDA §4: gradient-aligned groups); with
-    /// fewer groups than projected dimensions the kernel is rank-deficient
-    /// and the damping decides the null space.
-    Batched,
-    /// `K_m` from the per-point features (group scores then equal summed
-    /// point scores up to rounding), at the cost of the per-point pass (the
-    /// default).
-    Points,
 }
 
 impl Default for TrakParams {

@@ -1,17 +1,62 @@
-//! Projected gradient features shared by the first-order gradient methods
-//! (Grad-Dot/Cos, TracIn(CP), TRAK): a [`GradFeaturizer`] wraps one model's
-//! [`GradEngine`] and projector, and [`grad_err`] lifts the grad crate's
-//! errors into [`AttribError`].
+//! What every gradient method shares (Grad-Dot/Cos, TracIn(CP), the
+//! influence functions, K-FAC/EK-FAC, DataInf, TRAK): the default
+//! projection and its check, the per-example loss they differentiate, the
+//! [`GroupKernel`] choice of group scores, a `GradFeaturizer` that wraps one
+//! model's gradient engine and projector, and `grad_err`, which lifts the
+//! grad crate's errors into the attribution error.
 
 use std::sync::Arc;
 
-use wellspring_core::{Dataset, Grouping};
-use wellspring_grad::{GradEngine, GradError, OutputFn, Projector, Reduce};
+use wellspring_core::{Dataset, Grouping, Targets};
+use wellspring_grad::{CrossEntropy, GradEngine, GradError, Mse, OutputFn, Projector, Reduce};
 use wellspring_models::AnyModel;
 use wellspring_models::burn_types::Device;
 
 use crate::error::{AttribError, Result};
 use crate::projection::ProjectionSpec;
+
+/// Default projection of the gradient methods: Kronecker-structured to 512
+/// dimensions (TracIn App. F), computed straight from the per-layer factors;
+/// `identity` gives the exact gradients.
+pub const DEFAULT_PROJECTION: ProjectionSpec = ProjectionSpec::Kronecker { dim: 512 };
+
+/// Checks a projection's dimension is at least 1.
+pub(crate) fn check_projection(method: &str, p: ProjectionSpec) -> Result<()> {
+    if p.dim() == Some(0) {
+        return Err(AttribError::invalid_param(
+            format!("{method}.projection"),
+            p,
+            "the dimension must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// The per-example loss the gradient methods differentiate: cross-entropy
+/// for classes (for next-token targets, the mean token cross-entropy),
+/// squared error for regression.
+pub(crate) fn loss_output(train: &Dataset) -> Arc<dyn OutputFn> {
+    match train.targets() {
+        Targets::Classes { .. } | Targets::NextToken { .. } => Arc::new(CrossEntropy),
+        Targets::Regression { .. } => Arc::new(Mse),
+    }
+}
+
+/// Which curvature kernel group scores use (GGDA, Ley et al. 2024, §4): TRAK's
+/// `K_m` and the influence functions' Fisher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupKernel {
+    /// GGDA's batched empirical Fisher: the kernel from the group gradients
+    /// themselves, so no per-point gradient is ever computed. Its fidelity
+    /// depends on the grouping (GGDA §4: gradient-aligned groups); with
+    /// fewer groups than projected dimensions the kernel is rank-deficient
+    /// and the damping decides the null space.
+    Batched,
+    /// The kernel from the per-point features (group scores then equal summed
+    /// point scores up to rounding), at the cost of the per-point pass (the
+    /// default).
+    Points,
+}
 
 /// Gradient values buffered before a dense projection of test rows (64 MiB).
 const PROJECT_BLOCK_VALUES: usize = 1 << 24;
