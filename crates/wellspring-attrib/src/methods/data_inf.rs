@@ -7,8 +7,11 @@
 //! score(i, j) = Σ_l g_il ᵀ M_l g_jl,   M_l = (1/λ_l) (I − (1/n) G_lᵀ D_l G_l)
 //! ```
 //!
-//! with `D_l = diag(1/(λ_l + ‖g_kl‖²))` and, as in the paper,
-//! `λ_l = damping-scale · (1/(n d_l)) Σ_k ‖g_kl‖²` (default scale 0.1). `g` is
+//! with `D_l = diag(1/(λ_l + ‖g_kl‖²))` and, as in the paper (Kwon et al.
+//! 2024, §3),
+//! `λ_l = damping-scale · (1/(n d_l)) Σ_k ‖g_kl‖²` (default scale 0.1) with
+//! `d_l` the layer's number of parameters, whatever the projection (a
+//! sketch keeps `‖g‖²` in expectation, not the width). `g` is
 //! the (projected) loss gradient. Blocks `l` are the model's layers: with the
 //! identity projection the layers' parameters (each layer's `d_l × d_l`
 //! matrix `M_l` is formed when `d_l ≤ n` and `d_l ≤` [`MAX_BLOCK`];
@@ -68,7 +71,7 @@ impl DataInfParams {
         Self::default()
     }
 
-    /// `λ_l = scale · mean ‖g_l‖² / d_l` (> 0).
+    /// `λ_l = scale · mean ‖g_l‖² / d_l`, `d_l` the layer's parameter count (> 0).
     pub fn damping_scale(mut self, s: f64) -> Self {
         self.scale = s;
         self
@@ -119,13 +122,18 @@ impl Attributor for DataInfParams {
             ProjectionSpec::Kronecker { dim } => per_layer_kronecker(&layout, dim, self.seed)?,
             _ => None,
         };
-        let (shared, blocks): (Option<Arc<dyn Projector>>, Vec<Range<usize>>) = match per_layer {
-            Some((proj, blocks)) => (Some(Arc::new(proj)), blocks),
-            None if self.projection == ProjectionSpec::Identity => {
-                (None, layout.slots().iter().map(|s| s.range()).collect())
-            }
-            None => (None, Vec::new()),
-        };
+        let layer_sizes: Vec<usize> = layout.slots().iter().map(|s| s.desc.len).collect();
+        let (shared, blocks, sizes): (Option<Arc<dyn Projector>>, Vec<Range<usize>>, Vec<usize>) =
+            match per_layer {
+                Some((proj, blocks)) => (Some(Arc::new(proj)), blocks, layer_sizes),
+                None if self.projection == ProjectionSpec::Identity => (
+                    None,
+                    layout.slots().iter().map(|s| s.range()).collect(),
+                    layer_sizes,
+                ),
+                // a dense sketch mixes the layers: one block of all parameters
+                None => (None, Vec::new(), vec![layout.dim()]),
+            };
         let feat = GradFeaturizer::with_projector(
             "datainf",
             model,
@@ -135,11 +143,12 @@ impl Attributor for DataInfParams {
             self.seed,
             shared,
         )?;
-        let blocks = if blocks.is_empty() {
+        let blocks: Vec<Range<usize>> = if blocks.is_empty() {
             std::iter::once(0..feat.dim()).collect()
         } else {
             blocks
         };
+        debug_assert_eq!(blocks.len(), sizes.len());
         if blocks.last().map(|b| b.end) != Some(feat.dim()) {
             return Err(AttribError::unsupported(
                 "datainf",
@@ -154,6 +163,7 @@ impl Attributor for DataInfParams {
             scale: self.scale,
             feat,
             blocks,
+            sizes,
             state: OnceLock::new(),
             n: train.len(),
             sig: DataSignature::of(train),
@@ -180,6 +190,8 @@ pub struct DataInf {
     scale: f64,
     feat: GradFeaturizer,
     blocks: Vec<Range<usize>>,
+    /// Parameters `d_l` of each block's layer (all parameters for one block).
+    sizes: Vec<usize>,
     state: OnceLock<State>,
     n: usize,
     sig: DataSignature,
@@ -206,7 +218,7 @@ impl DataInf {
         let mut ms = Vec::with_capacity(self.blocks.len());
         let mut lambdas = Vec::with_capacity(self.blocks.len());
         let mut weights = Vec::with_capacity(self.blocks.len());
-        for b in &self.blocks {
+        for (b, &d_l) in self.blocks.iter().zip(&self.sizes) {
             let d = b.len();
             let norms: Vec<f64> = (0..n)
                 .map(|i| {
@@ -216,7 +228,7 @@ impl DataInf {
                         .sum()
                 })
                 .collect();
-            let lambda = (self.scale * norms.iter().sum::<f64>() / (n as f64 * d.max(1) as f64))
+            let lambda = (self.scale * norms.iter().sum::<f64>() / (n as f64 * d_l.max(1) as f64))
                 .max(f64::MIN_POSITIVE);
             weights.push(
                 norms
@@ -474,7 +486,7 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
     uses_gradients: true,
     params: &[(
         "damping-scale",
-        "λ_l = scale · mean ‖g_l‖² / d_l (default 0.1); kronecker:k sketches each layer separately",
+        "λ_l = scale · mean ‖g_l‖² / d_l, d_l the layer's parameter count (default 0.1); kronecker:k sketches each layer separately",
     )],
     caps: super::Capabilities::projected(DEFAULT_PROJECTION),
     build,

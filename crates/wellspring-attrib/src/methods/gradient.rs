@@ -234,7 +234,15 @@ impl GradFeaturizer {
         Ok(out)
     }
 
-    /// The output function's per-example values `f(z_i)`.
+    /// The output function's per-example values `f(z_i)`, one point at a
+    /// time (independent of the rest of `data`, like [`GradFeaturizer::point_features`]).
+    pub(crate) fn point_outputs(&self, data: &Dataset) -> Result<Vec<f32>> {
+        self.single
+            .outputs(data, 0..data.len())
+            .map_err(grad_err(self.method))
+    }
+
+    /// The output function's per-example values `f(z_i)`, batched.
     pub(crate) fn outputs(&self, data: &Dataset) -> Result<Vec<f32>> {
         self.engine
             .outputs(data, 0..data.len())

@@ -404,3 +404,92 @@ fn hessian_above_the_explicit_limit_is_matrix_free() {
     .to_string();
     assert!(e.contains("too large") && e.contains("if-cg"), "{e}");
 }
+
+/// TRAK on a one-output regression (FiMO App. D.4): prediction gradients
+/// weighted by the residuals on both sides, which for a linear model and
+/// matched damping is the Gauss-Newton influence function up to a positive
+/// constant; scores keep the helps-is-positive sign.
+#[test]
+fn trak_attributes_regression_like_the_gauss_newton_influence() {
+    let n = 120;
+    let d = 5;
+    let x: Vec<f32> = (0..n * d)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    let y: Vec<f32> = (0..n)
+        .map(|i| {
+            let row = &x[i * d..(i + 1) * d];
+            row.iter()
+                .enumerate()
+                .map(|(j, v)| v * (j as f32 - 2.0))
+                .sum::<f32>()
+                + ((i * 13 % 7) as f32 - 3.0) * 0.1
+        })
+        .collect();
+    let data = Dataset::new(
+        "linear-regression",
+        Features::Dense {
+            values: x,
+            shape: vec![d],
+        },
+        wellspring_core::Targets::Regression {
+            values: y,
+            n_targets: 1,
+        },
+    )
+    .unwrap();
+    let train = data.select(&(0..100).collect::<Vec<_>>()).unwrap();
+    let test = data.select(&(100..n).collect::<Vec<_>>()).unwrap();
+    // an untrained linear model: residuals of both signs
+    let model = Model::new(ModelConfig::LogReg { d_in: d, n_out: 1 }, 4, &cpu()).unwrap();
+    let src = ModelSource::new(model, cpu());
+    let opts = MethodOptions::new()
+        .projection(ProjectionSpec::Identity)
+        .param("lambda", "1e-6");
+    let trak = by_name("trak", &opts)
+        .unwrap()
+        .fit_dyn(&src, &train)
+        .unwrap();
+    let scores = trak.attribute(&test).unwrap();
+    let opts = MethodOptions::new()
+        .projection(ProjectionSpec::Identity)
+        .param("damping", "1e-9");
+    let inf = by_name("if-explicit", &opts)
+        .unwrap()
+        .fit_dyn(&src, &train)
+        .unwrap()
+        .attribute(&test)
+        .unwrap();
+    let flat = |s: &ScoreMatrix| s.as_slice().iter().map(|&v| v as f64).collect::<Vec<_>>();
+    let r = pearson(&flat(&scores), &flat(&inf));
+    assert!(
+        r > 0.999,
+        "TRAK vs Gauss-Newton influence on regression: r = {r}"
+    );
+    // sign: same direction as the influence function, self-influence > 0
+    let dotp: f64 = flat(&scores)
+        .iter()
+        .zip(flat(&inf))
+        .map(|(a, b)| a * b)
+        .sum();
+    assert!(dotp > 0.0);
+    assert!(trak.self_attribute().unwrap().iter().all(|v| *v > 0.0));
+    // several outputs: a clear error
+    let two = Dataset::new(
+        "two-targets",
+        train.features().clone(),
+        wellspring_core::Targets::Regression {
+            values: vec![0.0; 2 * train.len()],
+            n_targets: 2,
+        },
+    )
+    .unwrap();
+    let m2 = Model::new(ModelConfig::LogReg { d_in: d, n_out: 2 }, 4, &cpu()).unwrap();
+    let e = by_name("trak", &MethodOptions::new())
+        .unwrap()
+        .fit_dyn(&ModelSource::new(m2, cpu()), &two)
+        .err()
+        .expect("two outputs are refused")
+        .to_string();
+    assert!(e.contains("one output"), "{e}");
+}

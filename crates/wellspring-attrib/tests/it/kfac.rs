@@ -143,16 +143,18 @@ fn datainf_direct(
     te: &[f32],
     k: usize,
     blocks: &[std::ops::Range<usize>],
+    layer_sizes: &[usize],
 ) -> (DMatrix<f64>, Vec<f64>) {
     let (n, m) = (tr.len() / k, te.len() / k);
     let mut out = DMatrix::<f64>::zeros(m, n);
     let mut lambdas = Vec::new();
-    for b in blocks {
+    for (b, &d_l) in blocks.iter().zip(layer_sizes) {
         let d = b.len();
         let g = DMatrix::from_fn(n, d, |i, c| tr[i * k + b.start + c] as f64);
         let t = DMatrix::from_fn(m, d, |j, c| te[j * k + b.start + c] as f64);
         let norms: Vec<f64> = (0..n).map(|i| g.row(i).norm_squared()).collect();
-        let lambda = 0.1 * norms.iter().sum::<f64>() / (n * d) as f64;
+        // the paper's λ_l: the layer's parameter count, not the sketch width
+        let lambda = 0.1 * norms.iter().sum::<f64>() / (n * d_l) as f64;
         let mut h = DMatrix::<f64>::identity(d, d);
         for i in 0..n {
             let gi = g.row(i).transpose();
@@ -207,7 +209,8 @@ fn datainf_kronecker_blocks_are_the_layers_own_sketches() {
             );
         }
     }
-    let (want, lambdas) = datainf_direct(&tr, &te, 3 * k, &blocks);
+    let sizes: Vec<usize> = layout.slots().iter().map(|s| s.desc.len).collect();
+    let (want, lambdas) = datainf_direct(&tr, &te, 3 * k, &blocks, &sizes);
     let got = fitted.lambdas().unwrap();
     for (a, b) in got.iter().zip(&lambdas) {
         assert!((a - b).abs() <= 1e-4 * b, "λ_l {a} vs {b}");

@@ -21,6 +21,14 @@
 //! Sign: `τ > 0` means training on `z_i` raises the test point's correct-class
 //! margin, i.e. helps. Self-influence: `τ(z_i, z_i)`.
 //!
+//! Regression targets (one output; FiMO App. D.4): the output function is
+//! the prediction `f(z)` and `Q_m = diag(f(z_i; θ_m) − y_i)`, the squared
+//! error's output-to-loss gradient. A test point's features are multiplied
+//! by its own residual `f(z_j) − y_j` as well, so that `τ > 0` still means
+//! the training point lowers the test loss (for the margin the matching
+//! factor `1 − p_y(z_j)` is positive and TRAK leaves it out):
+//! `τ(z_i, z_j) = (1/M) Σ_m r_j φ_m(z_j) K_m φ_m(z_i)ᵀ r_i`.
+//!
 //! Models: with [`ModelSource::ensemble`] empty the only model is
 //! [`ModelSource::model`] (TRAK-M with `M = 1`, FiMO's setting); otherwise the
 //! first `M` ensemble members are used and fewer than `M` is an error.
@@ -51,8 +59,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 use nalgebra::DMatrix;
 use wellspring_core::{Dataset, Grouping, ScoreMatrix, Targets};
-use wellspring_grad::TrakMargin;
-use wellspring_grad::{OutputFn, OutputSpec};
+use wellspring_grad::{Logit, OutputFn, OutputSpec, TrakMargin};
 use wellspring_models::AnyModel;
 use wellspring_models::Target;
 
@@ -196,6 +203,94 @@ impl OutputFn for QWeightedMargin {
     }
 }
 
+/// The prediction times its residual `f − y`, the latter held constant:
+/// its gradient is `(f − y) ∇f`, the `Q`-weighted TRAK feature of a
+/// one-output regression (FiMO App. D.4), so batched group gradients of it
+/// are TRAK's group features there.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QWeightedPrediction;
+
+impl OutputFn for QWeightedPrediction {
+    fn name(&self) -> String {
+        "trak-prediction-q-weighted".into()
+    }
+    /// The prediction's spec: this function is never stored in a manifest.
+    fn spec(&self) -> OutputSpec {
+        OutputSpec::Logit(0)
+    }
+    fn forward(&self, logits: Tensor<2>, target: &Target) -> wellspring_grad::Result<Tensor<1>> {
+        let f = Logit(0).forward(logits, target)?;
+        let Target::Values(y) = target else {
+            return Err(wellspring_grad::GradError::unsupported(
+                "TRAK for regression",
+                "needs regression targets",
+            ));
+        };
+        let b = f.dims()[0];
+        let r = (f.clone() - y.clone().reshape([b])).detach();
+        Ok(f * r)
+    }
+}
+
+/// What TRAK differentiates: the margin of a classifier, or the prediction
+/// of a one-output regression model (FiMO App. D.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Task {
+    Classes,
+    Regression,
+}
+
+impl Task {
+    fn of(train: &Dataset) -> Result<Task> {
+        match train.targets() {
+            Targets::Classes { .. } => Ok(Task::Classes),
+            Targets::Regression { n_targets: 1, .. } => Ok(Task::Regression),
+            Targets::Regression { n_targets, .. } => Err(AttribError::unsupported(
+                "trak",
+                format!(
+                    "dataset {} has {n_targets} regression targets; TRAK for regression \
+                     (FiMO App. D.4) takes one output",
+                    train.name()
+                ),
+            )),
+            Targets::NextToken { .. } => Err(AttribError::unsupported(
+                "trak",
+                format!(
+                    "dataset {} has next-token targets; TRAK's margin needs classes \
+                     (for a language model use tracin, ekfac or datainf)",
+                    train.name()
+                ),
+            )),
+        }
+    }
+
+    fn output(self) -> Arc<dyn OutputFn> {
+        match self {
+            Task::Classes => Arc::new(TrakMargin),
+            Task::Regression => Arc::new(Logit(0)),
+        }
+    }
+
+    fn weighted_output(self) -> Arc<dyn OutputFn> {
+        match self {
+            Task::Classes => Arc::new(QWeightedMargin),
+            Task::Regression => Arc::new(QWeightedPrediction),
+        }
+    }
+
+    /// `Q`'s diagonal from the outputs `f` of `data`: `1 − p_y =
+    /// sigmoid(−margin)` (in f32 as [`QWeightedMargin`] computes it), or the
+    /// residual `f − y`.
+    fn weights(self, f: &[f32], data: &Dataset) -> Vec<f32> {
+        match (self, data.targets()) {
+            (Task::Regression, Targets::Regression { values, .. }) => {
+                f.iter().zip(values).map(|(f, y)| f - y).collect()
+            }
+            _ => f.iter().map(|f| 1.0 / (1.0 + f.exp())).collect(),
+        }
+    }
+}
+
 /// One ensemble member's per-point state, computed on first use (group
 /// scores with [`GroupKernel::Batched`] never need it).
 #[derive(Debug)]
@@ -223,6 +318,7 @@ struct Member {
 /// [`GroupKernel::Points`] group scores).
 #[derive(Debug)]
 pub struct Trak {
+    task: Task,
     members: Vec<Member>,
     n: usize,
     k: usize,
@@ -268,16 +364,7 @@ impl Attributor for TrakParams {
 
     fn fit(&self, source: &ModelSource, train: &Dataset) -> Result<Trak> {
         self.check()?;
-        if !matches!(train.targets(), Targets::Classes { .. }) {
-            return Err(AttribError::unsupported(
-                "trak",
-                format!(
-                    "dataset {} has no class labels; TRAK's margin needs classes \
-                     (for a language model use tracin, ekfac or datainf)",
-                    train.name()
-                ),
-            ));
-        }
+        let task = Task::of(train)?;
         if train.is_empty() {
             return Err(AttribError::mismatch(
                 train.name(),
@@ -295,7 +382,7 @@ impl Attributor for TrakParams {
                 "trak",
                 model,
                 &source.device,
-                Arc::new(TrakMargin),
+                task.output(),
                 self.projection,
                 self.seed,
                 shared,
@@ -318,6 +405,7 @@ impl Attributor for TrakParams {
             });
         }
         Ok(Trak {
+            task,
             k: members[0].feat.dim(),
             members,
             n: train.len(),
@@ -331,7 +419,7 @@ impl Attributor for TrakParams {
 
 impl Member {
     /// The per-point state, computed on first use.
-    fn point(&self, train: &Dataset, lambda: f64) -> Result<&PointState> {
+    fn point(&self, train: &Dataset, lambda: f64, task: Task) -> Result<&PointState> {
         if let Some(p) = self.point.get() {
             return Ok(p);
         }
@@ -340,11 +428,8 @@ impl Member {
         let kinv = damped_inverse(&phi, n, k, lambda)?;
         let mut phik = vec![0.0f32; n * k];
         gemm_abt(&phi, n, k, &kinv, k, &mut phik);
-        // 1 − p_y = sigmoid(−margin), in f32 as QWeightedMargin computes it
-        let mut q = Vec::with_capacity(n);
-        for (i, f) in self.feat.outputs(train)?.into_iter().enumerate() {
-            let qi = 1.0 / (1.0 + f.exp());
-            q.push(qi);
+        let q = task.weights(&self.feat.outputs(train)?, train);
+        for (i, &qi) in q.iter().enumerate() {
             phik[i * k..(i + 1) * k].iter_mut().for_each(|v| *v *= qi);
         }
         Ok(self.point.get_or_init(|| PointState { kinv, phik, phi, q }))
@@ -357,14 +442,15 @@ impl Trak {
         self.members.len()
     }
 
-    /// `1 − p̄_i`, TRAK's `Q` diagonal averaged over the models, per training
-    /// point (computes the per-point state if it is not there yet).
+    /// TRAK's `Q` diagonal averaged over the models, per training point
+    /// (`1 − p̄_i`, or the mean residual for regression; computes the
+    /// per-point state if it is not there yet).
     pub fn q(&self) -> Result<Vec<f32>> {
         let mut q = vec![0.0f64; self.n];
         for m in &self.members {
             for (a, &b) in q
                 .iter_mut()
-                .zip(&m.point(&self.train, self.params.lambda)?.q)
+                .zip(&m.point(&self.train, self.params.lambda, self.task)?.q)
             {
                 *a += b as f64;
             }
@@ -376,7 +462,7 @@ impl Trak {
     fn points(&self) -> Result<Vec<&PointState>> {
         self.members
             .iter()
-            .map(|m| m.point(&self.train, self.params.lambda))
+            .map(|m| m.point(&self.train, self.params.lambda, self.task))
             .collect()
     }
 
@@ -410,11 +496,23 @@ impl Trak {
         })
     }
 
+    /// Each model's test features `φ_m(z_j)` (times the residual
+    /// `f(z_j) − y_j` for regression), one point at a time.
     fn test_features(&self, test: &Dataset) -> Result<Vec<Vec<f32>>> {
         self.sig.check(test)?;
+        let k = self.k;
         self.members
             .iter()
-            .map(|m| m.feat.point_features(test))
+            .map(|m| {
+                let mut f = m.feat.point_features(test)?;
+                if self.task == Task::Regression {
+                    let r = self.task.weights(&m.feat.point_outputs(test)?, test);
+                    for (row, &rj) in f.chunks_exact_mut(k).zip(&r) {
+                        row.iter_mut().for_each(|v| *v *= rj);
+                    }
+                }
+                Ok(f)
+            })
             .collect()
     }
 }
@@ -443,7 +541,14 @@ impl FittedAttributor for Trak {
             .map(|i| {
                 let s: f32 = points
                     .iter()
-                    .map(|m| dot(&m.phi[i * k..(i + 1) * k], &m.phik[i * k..(i + 1) * k]))
+                    .map(|m| {
+                        let d = dot(&m.phi[i * k..(i + 1) * k], &m.phik[i * k..(i + 1) * k]);
+                        // regression: the test side's residual too (see the module docs)
+                        match self.task {
+                            Task::Classes => d,
+                            Task::Regression => d * m.q[i],
+                        }
+                    })
                     .sum();
                 s * inv_m
             })
@@ -474,13 +579,13 @@ impl FittedAttributor for Trak {
                     "trak",
                     &m.model,
                     &self.device,
-                    Arc::new(QWeightedMargin),
+                    self.task.weighted_output(),
                     self.params.projection,
                     self.params.seed,
                 )?;
                 let gf = weighted.group_features(&self.train, grouping)?;
                 let kinv = match self.params.group_kernel {
-                    GroupKernel::Points => m.point(&self.train, self.params.lambda)?.kinv.clone(),
+                    GroupKernel::Points => m.point(&self.train, self.params.lambda, self.task)?.kinv.clone(),
                     // GGDA's batched empirical Fisher from the (unweighted)
                     // group gradients of the margin
                     GroupKernel::Batched => {
@@ -526,8 +631,8 @@ fn build(r: &mut OptionReader<'_>) -> Result<Box<dyn DynAttributor>> {
 /// Registry entry.
 pub(crate) const INFO: MethodInfo = MethodInfo {
     name: "trak",
-    description: "TRAK: projected margin gradients, (Phi^T Phi + lambda I)^-1, Q = 1 - p, ensembled over M models",
-    paper: "Park et al. 2023 (TRAK), eqs. 6-7; FiMO TRAK-M",
+    description: "TRAK: projected margin gradients (prediction for regression), (Phi^T Phi + lambda I)^-1, Q = 1 - p (residual), ensembled over M models",
+    paper: "Park et al. 2023 (TRAK), eqs. 6-7; FiMO TRAK-M, App. D.4 for regression",
     uses_gradients: true,
     params: &[
         (
