@@ -43,6 +43,9 @@ use crate::solvers::ihvp::matmul;
 use crate::source::ModelSource;
 use crate::traits::{Attributor, DynAttributor, FittedAttributor, check_grouping};
 
+/// A projector shared by the blocks (the per-layer Kronecker sketch), if any.
+type SharedProjector = Option<Arc<dyn Projector>>;
+
 /// Largest block whose `d × d` matrix is formed (larger blocks, and blocks
 /// wider than the training set, go through the `n`-wide kernels).
 pub const MAX_BLOCK: usize = 8192;
@@ -123,7 +126,7 @@ impl Attributor for DataInfParams {
             _ => None,
         };
         let layer_sizes: Vec<usize> = layout.slots().iter().map(|s| s.desc.len).collect();
-        let (shared, blocks, sizes): (Option<Arc<dyn Projector>>, Vec<Range<usize>>, Vec<usize>) =
+        let (shared, blocks, sizes): (SharedProjector, Vec<Range<usize>>, Vec<usize>) =
             match per_layer {
                 Some((proj, blocks)) => (Some(Arc::new(proj)), blocks, layer_sizes),
                 None if self.projection == ProjectionSpec::Identity => (
