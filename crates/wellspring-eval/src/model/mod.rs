@@ -37,6 +37,28 @@ impl From<wellspring_report::ReportError> for EvalError {
     }
 }
 
+/// The training set a spec trains on: `train` itself, or a copy with the
+/// spec's label overrides applied (the spec was checked against the classes).
+pub(crate) fn with_overrides<'a>(
+    train: &'a Dataset,
+    spec: &crate::retrain::RetrainSpec,
+    n_classes: Option<usize>,
+) -> Result<std::borrow::Cow<'a, Dataset>> {
+    if spec.label_overrides.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(train));
+    }
+    let mut labels = train
+        .labels()
+        .expect("checked: overrides need classes")
+        .to_vec();
+    for (&i, &c) in &spec.label_overrides {
+        labels[i] = c;
+    }
+    Ok(std::borrow::Cow::Owned(
+        train.with_labels(labels, n_classes.expect("classification"))?,
+    ))
+}
+
 /// Wraps a model error with the job it came from.
 pub(crate) fn model_err(context: impl Into<String>) -> impl FnOnce(ModelError) -> EvalError {
     let context = context.into();

@@ -11,6 +11,7 @@ use wellspring_report::{Cache, CacheKey, Progress};
 use super::runner::{RunSettings, run_cached};
 use super::{
     DEFAULT_PARALLELISM, HARNESS_FORMAT, data_fingerprint, model_err, outputs_from_logits,
+    with_overrides,
 };
 use crate::error::{EvalError, Result};
 use crate::retrain::{RetrainSpec, Retrainer, TestOutputs};
@@ -140,23 +141,8 @@ impl SubsetRetrainer {
     /// The model of `spec` trained with `seed` (never cached).
     pub fn train_model(&self, spec: &RetrainSpec, seed: u64) -> Result<AnyModel> {
         spec.check(self.train.len(), self.n_classes)?;
-        let relabelled;
-        let data = if spec.label_overrides.is_empty() {
-            &self.train
-        } else {
-            let mut labels = self
-                .train
-                .labels()
-                .expect("checked: overrides need classes")
-                .to_vec();
-            for (&i, &c) in &spec.label_overrides {
-                labels[i] = c;
-            }
-            relabelled = self
-                .train
-                .with_labels(labels, self.n_classes.expect("classification"))?;
-            &relabelled
-        };
+        let data = with_overrides(&self.train, spec, self.n_classes)?;
+        let data = data.as_ref();
         let context = match &spec.tag {
             Some(t) => format!("spec {t}, seed {seed}"),
             None => format!("spec {:016x}, seed {seed}", spec.fingerprint()),

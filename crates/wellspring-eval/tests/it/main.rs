@@ -11,3 +11,5 @@ mod exact;
 mod fimo;
 mod metrics;
 mod real;
+#[cfg(feature = "burn")]
+mod subset;
