@@ -131,8 +131,7 @@ fn a_task_mismatch_is_a_clear_error() {
         Loss::CrossEntropy,
         &Device::flex(),
     )
-    .err()
-    .expect("mismatch")
+    .expect_err("mismatch")
     .to_string();
     assert!(e.contains("classes") && e.contains("different task"), "{e}");
 }
