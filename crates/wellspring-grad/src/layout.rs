@@ -213,7 +213,7 @@ impl GradLayout {
     }
 
     /// The selected entries of a full flat parameter vector (as from
-    /// [`Model::params_flat`]).
+    /// `AnyModel::params_flat`).
     pub fn gather<T: Copy>(&self, full: &[T]) -> Vec<T> {
         let mut out = Vec::with_capacity(self.dim);
         for s in &self.slots {

@@ -4,7 +4,12 @@
 //! Everything takes a burn `&Device` and never names a backend.
 //!
 //! - [`OutputFn`]: what is differentiated per example — [`CrossEntropy`],
-//!   [`Mse`], [`TrakMargin`], [`CorrectProb`], [`Logit`].
+//!   [`Mse`], [`TrakMargin`], [`CorrectProb`], [`Logit`]; for language
+//!   models (per-token logits) [`CrossEntropy`] (mean token loss),
+//!   [`CompletionLogProb`] and [`TokenLoss`].
+//! - Models: anything in a `wellspring_models::AnyModel` — the zoo's `Model`
+//!   or any burn module implementing `wellspring_models::Attributable`,
+//!   whose forward pass routes its parameter layers through a `Tracker`.
 //! - [`GradEngine`] (built with [`GradParams`]): per-example gradients w.r.t. a
 //!   [`LayerSelection`] streamed as `n × p` f32 blocks with bounded memory
 //!   ([`GradEngine::per_sample`]), projected per-example gradients
@@ -22,11 +27,11 @@
 //!
 //! ## How per-example gradients are computed
 //!
-//! One batched forward in evaluation mode adds a zero `require_grad` probe to
-//! every selected layer's output; one backward of `Σ_i f(z_i, y_i)` gives each
-//! example's backprop error `δ_i` as its row of the probe's gradient. With the
-//! layer inputs `a_i` recorded by the same hook, per-example gradients follow
-//! on the host:
+//! One batched forward in evaluation mode adds, through the model's
+//! `Tracker`, a zero `require_grad` probe to every selected layer's output;
+//! one backward of `Σ_i f(z_i, y_i)` gives each example's backprop error
+//! `δ_i` as its row of the probe's gradient. With the layer inputs `a_i`
+//! recorded by the same hook, per-example gradients follow on the host:
 //!
 //! | layer | gradient of example `i` | how |
 //! | --- | --- | --- |
@@ -34,9 +39,14 @@
 //! | Conv2d | `Σ_pos δ_i[:, pos] ⊗ patch_i[:, pos]`, bias `Σ_pos δ_i` | im2col + one GEMM per example |
 //! | BatchNorm2d | `γ: Σ_pos δ_i x̂_i`, `β: Σ_pos δ_i` (running statistics) | direct sums |
 //! | EmbeddingBag | `δ_i · mask/len` scattered to the used rows | scatter |
+//! | Linear on a sequence | `Σ_t [a_it; 1] ⊗ δ_it` (rank `T`, never per token) | GEMM `A_iᵀ Δ_i` |
+//! | Embedding | `δ_it` scattered to row `id_it` | scatter |
+//! | LayerNorm | `γ: Σ_t δ_it ⊙ x̂_it`, `β: Σ_t δ_it` | direct sums |
 //!
 //! Group gradients and weighted sums use `A_gᵀ Δ_g` GEMMs on the same
-//! factors; the Kronecker projection works on projected factors. The
+//! factors; the Kronecker projection works on projected factors (per token
+//! for sequences, then summed), and batches of token sequences are sorted by
+//! length so little is spent on padding. The
 //! reference path ([`GradEngine::per_sample_reference`]) is a batch-of-one
 //! loop of plain autodiff on the parameters.
 

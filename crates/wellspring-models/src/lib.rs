@@ -12,6 +12,14 @@
 //!   uses to get per-example layer inputs and output gradients).
 //! - [`Model::params_flat`] / [`Model::set_params_flat`] / [`Model::param_layers`]
 //!   give one canonical flat parameter vector.
+//! - Any burn module is attributable: implement [`Attributable`] (the forward
+//!   pass routes its Linear / Conv2d / Embedding / LayerNorm layers through a
+//!   [`Tracker`]) and wrap it in an [`AnyModel`], the handle every method,
+//!   metric and selector takes; [`ParamTable`] reads its tracked layers and
+//!   names untracked parameters. The zoo's [`Net`] goes through the same
+//!   tracker. [`zoo`] adds a transformer classifier and a decoder-only
+//!   language model; [`fit_attributable`] trains any such module;
+//!   [`SubsetTrainer`] is the train-on-a-subset seam for retraining metrics.
 //! - [`TrainConfig`], [`Trainer`] (step/epoch level) and [`train`] train
 //!   deterministically; [`SimClr`] trains a self-supervised encoder;
 //!   [`evaluate`], [`predict_logits`], [`features`] evaluate.

@@ -97,7 +97,7 @@ impl Input {
 }
 
 /// What a parameter layer received, as passed to [`ForwardHook::param_layer`]
-/// (flat or image activations, or tokens for an [`EmbeddingBag`]).
+/// (flat or image activations, or tokens for an [`crate::EmbeddingBag`]).
 pub type LayerInput = Input;
 
 /// An activation between layers (and a parameter layer's output as handed

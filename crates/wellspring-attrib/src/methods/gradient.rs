@@ -1,7 +1,7 @@
 //! What every gradient method shares (Grad-Dot/Cos, TracIn(CP), the
 //! influence functions, K-FAC/EK-FAC, DataInf, TRAK): the default
 //! projection and its check, the per-example loss they differentiate, the
-//! [`GroupKernel`] choice of group scores, a `GradFeaturizer` that wraps one
+//! [`GroupKernel`](crate::methods::gradient::GroupKernel) choice of group scores, a `GradFeaturizer` that wraps one
 //! model's gradient engine and projector, and `grad_err`, which lifts the
 //! grad crate's errors into the attribution error.
 
