@@ -9,7 +9,21 @@
 //! `threshold` (default 0.5). The searches of all test points run in lock
 //! step: every round gathers each unfinished point's next probe into one
 //! [`Retrainer::retrain_many`] batch. Results are summarised as a CDF (fraction
-//! of test points with support ≤ k) and its normalised area ([`SupportCdf`]).
+//! of test points with support ≤ k) and its normalised area ([`SupportCdf`]),
+//! with the area's standard error over test points.
+//!
+//! Test points that the full-data models already misclassify are **excluded**
+//! (the paper evaluates correctly classified points only): they have no
+//! support to search, and counting them as support 0 would give a method full
+//! credit for a point it never had to explain. [`BrittlenessResult::excluded`]
+//! counts them.
+//!
+//! The candidate pool is the caller's per-method choice ([`CandidatePool`]):
+//! the paper restricts the similarity methods (ESVM, `ℓ2`, embedding
+//! distances) to the test point's class ("Sign Estimation", §3, App. A.4) and
+//! explicitly does **not** restrict Grad-Cos (App. A.5.1), whose scores
+//! already rank the same class first; attribution methods with signed scores
+//! (TRAK, influence functions, datamodels) rank every point.
 
 use serde::{Deserialize, Serialize};
 use wellspring_core::{ScoreMatrix, Subset, argsort_desc, derive_seed_str};
@@ -28,14 +42,16 @@ pub enum SupportKind {
     Mislabel,
 }
 
-/// Which training points are ranked.
+/// Which training points are ranked: a per-method choice (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CandidatePool {
-    /// Only points labelled with the test point's class (the paper's choice
-    /// for removal, appendix A.4).
+    /// Only points labelled with the test point's class (the paper's filter
+    /// for its similarity methods, ESVM and `ℓ2`: §3 "Sign Estimation", App. A.4).
     SameClass,
-    /// Every point (for mislabelling, points already labelled with the target
-    /// class are skipped: relabelling them changes nothing).
+    /// Every point, in the method's own order (the paper's choice for
+    /// Grad-Cos, App. A.5.1, and for TRAK / IF / datamodels). For
+    /// mislabelling, points already labelled with the target class are
+    /// skipped: relabelling them changes nothing.
     All,
 }
 
@@ -93,14 +109,30 @@ pub struct SupportCdf {
     /// Normalised area under `F` on `[0, N_max]` ∈ [0, 1]; larger = smaller
     /// supports found (paper Fig. 1b, Table 2).
     pub auc: f64,
+    /// Standard error of `auc` over the test points (the area is the mean of
+    /// one contribution per point; 0 for fewer than two points).
+    pub auc_std_err: f64,
+    /// Test points the CDF is over.
+    pub n_points: usize,
 }
 
 impl SupportCdf {
     /// CDF of `supports` (`None` = not found within `max_k`). A found support
     /// `s` contributes `(N_max − s)/N_max` (linear) or
-    /// `(ln(1+N_max) − ln(1+s))/ln(1+N_max)` (log) to the mean that is the area.
+    /// `(ln(1+N_max) − ln(1+s))/ln(1+N_max)` (log) to the mean that is the
+    /// area, a point not found 0; `auc_std_err` is the standard error of
+    /// that mean. An empty slice gives area 0 over 0 points.
     pub fn new(supports: &[Option<usize>], max_k: usize, scale: CdfScale) -> Self {
         let n = supports.len().max(1) as f64;
+        let mk = max_k.max(1) as f64;
+        let contribution = |s: usize| match scale {
+            CdfScale::Linear => (mk - s as f64) / mk,
+            CdfScale::Log => ((1.0 + mk).ln() - (1.0 + s as f64).ln()) / (1.0 + mk).ln(),
+        };
+        let per_point: Vec<f64> = supports
+            .iter()
+            .map(|s| s.map_or(0.0, |s| contribution(s.min(max_k))))
+            .collect();
         let mut found: Vec<usize> = supports.iter().flatten().map(|&s| s.min(max_k)).collect();
         found.sort_unstable();
         let mut steps: Vec<(usize, f64)> = Vec::new();
@@ -111,21 +143,15 @@ impl SupportCdf {
                 _ => steps.push((s, f)),
             }
         }
-        let mk = max_k.max(1) as f64;
-        let auc = found
-            .iter()
-            .map(|&s| match scale {
-                CdfScale::Linear => (mk - s as f64) / mk,
-                CdfScale::Log => ((1.0 + mk).ln() - (1.0 + s as f64).ln()) / (1.0 + mk).ln(),
-            })
-            .sum::<f64>()
-            / n;
+        let auc = per_point.iter().sum::<f64>() / n;
         Self {
             max_k,
             scale,
             steps,
             found_fraction: found.len() as f64 / n,
             auc,
+            auc_std_err: crate::stats::std_err(&per_point),
+            n_points: supports.len(),
         }
     }
 
@@ -157,8 +183,12 @@ pub struct TestSupport {
     pub label: usize,
     /// Mislabel target (highest incorrect class of the full-data models).
     pub target_class: Option<usize>,
-    /// Mean correctness of the full-data models (support 0 if below threshold).
+    /// Mean correctness of the full-data models.
     pub baseline_correct: f64,
+    /// Whether the point is excluded from the CDF because the full-data
+    /// models already misclassify it (`baseline_correct` below the threshold;
+    /// no search is run and `support` is `None`).
+    pub excluded: bool,
     /// Ranked candidates available (`N_max` is clamped to it).
     pub pool_size: usize,
     /// Found support (`None` = not found within `N_max`).
@@ -186,19 +216,23 @@ pub struct BrittlenessResult {
     pub threshold: f64,
     /// Per test point.
     pub per_test: Vec<TestSupport>,
-    /// CDF over the evaluated test points.
+    /// CDF over the evaluated test points (excluded ones left out).
     pub cdf: SupportCdf,
+    /// Test points excluded because the full-data models misclassify them.
+    pub excluded: usize,
     /// Models trained in total (baseline included).
     pub models_trained: usize,
 }
 
 impl Brittleness {
-    /// Data removal support: same-class pool, bisection with budget 7,
-    /// `N_max = 1280`, 5 models, threshold 0.5 (paper appendix A.2/A.6).
+    /// Data removal support: every training point ranked ([`CandidatePool::All`];
+    /// set [`CandidatePool::SameClass`] for similarity methods), bisection
+    /// with budget 7, `N_max = 1280`, 5 models, threshold 0.5 (paper
+    /// appendix A.2/A.6).
     pub fn removal() -> Self {
         Self {
             kind: SupportKind::Removal,
-            pool: CandidatePool::SameClass,
+            pool: CandidatePool::All,
             strategy: Strategy::Bisection { budget: 7 },
             max_k: 1280,
             n_models: 5,
@@ -209,16 +243,15 @@ impl Brittleness {
         }
     }
 
-    /// Data mislabel support: as [`Brittleness::removal`] but relabelling, pool `All`.
+    /// Data mislabel support: as [`Brittleness::removal`] but relabelling.
     pub fn mislabel() -> Self {
         Self {
             kind: SupportKind::Mislabel,
-            pool: CandidatePool::All,
             ..Self::removal()
         }
     }
 
-    /// Candidate pool.
+    /// Candidate pool (the method's choice: see [`CandidatePool`]).
     pub fn pool(mut self, pool: CandidatePool) -> Self {
         self.pool = pool;
         self
@@ -429,20 +462,25 @@ impl Brittleness {
             .into_iter()
             .map(|st| {
                 let out = st.search.outcome();
-                let already = st.baseline < self.threshold;
                 TestSupport {
                     test: st.test,
                     label: st.label,
                     target_class: st.target,
                     baseline_correct: st.baseline,
+                    excluded: st.baseline < self.threshold,
                     pool_size: st.ranked.len(),
-                    support: if already { Some(0) } else { out.support },
+                    support: out.support,
                     lower: out.lower,
                     trace: st.trace,
                 }
             })
             .collect();
-        let supports: Vec<Option<usize>> = per_test.iter().map(|t| t.support).collect();
+        let supports: Vec<Option<usize>> = per_test
+            .iter()
+            .filter(|t| !t.excluded)
+            .map(|t| t.support)
+            .collect();
+        let excluded = per_test.len() - supports.len();
         Ok(BrittlenessResult {
             kind: self.kind,
             pool: self.pool,
@@ -451,6 +489,7 @@ impl Brittleness {
             n_models: self.n_models,
             threshold: self.threshold,
             cdf: SupportCdf::new(&supports, self.max_k, self.scale),
+            excluded,
             per_test,
             models_trained,
         })
@@ -507,7 +546,8 @@ struct PointState {
     trace: Vec<MeasuredProbe>,
 }
 
-/// A search that is already over (baseline already misclassified, empty pool).
+/// A search that is already over (baseline already misclassified: excluded;
+/// empty pool: not found).
 struct Done;
 
 impl SupportSearch for Done {
@@ -571,12 +611,18 @@ mod tests {
         let c = SupportCdf::new(&[Some(0), Some(50), None, Some(100)], 100, CdfScale::Linear);
         assert_eq!(c.steps, vec![(0, 0.25), (50, 0.5), (100, 0.75)]);
         assert!((c.auc - (1.0 + 0.5 + 0.0) / 4.0).abs() < 1e-12);
+        // contributions 1, 0.5, 0, 0: sample s.d. 0.4787, s.e. = s.d. / 2
+        let sd = ((0.625f64.powi(2) + 0.125f64.powi(2) + 2.0 * 0.375f64.powi(2)) / 3.0).sqrt();
+        assert!((c.auc_std_err - sd / 2.0).abs() < 1e-12);
+        assert_eq!(c.n_points, 4);
         assert!((c.found_fraction - 0.75).abs() < 1e-12);
         assert_eq!(c.at(49), 0.25);
         assert_eq!(c.at(50), 0.5);
         let l = SupportCdf::new(&[Some(0), None], 100, CdfScale::Log);
         assert!((l.auc - 0.5).abs() < 1e-12);
         assert!(SupportCdf::new(&[None, None], 10, CdfScale::Linear).auc == 0.0);
+        let empty = SupportCdf::new(&[], 10, CdfScale::Linear);
+        assert!(empty.auc == 0.0 && empty.auc_std_err == 0.0 && empty.n_points == 0);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! ```
 //!
 //! with `S_j` random subsets of `⌊α n⌉` training points, `ρ` the Spearman
-//! rank correlation and `f` the margin (averaged over `r` models per subset).
+//! rank correlation and `f` a model output (averaged over `r` models per
+//! subset): TRAK's margin by default, the brittleness paper's correct-class
+//! margin `z_y − max_{c≠y} z_c` or the negated loss on request ([`Output`]).
 //! Because a score is positive when a point helps, the predicted output of
 //! the model trained on `S_j` is the *sum* of the kept points' scores.
 //!
@@ -60,6 +62,9 @@ pub struct LdsGroundTruth {
     pub seeds: Vec<u64>,
     /// `margin[j][t]`: margin of test point `t`, averaged over the models on `S_j`.
     pub margin: Vec<Vec<f64>>,
+    /// `class_margin[j][t]`: correct-class margin `z_y − max_{c≠y} z_c`,
+    /// averaged likewise.
+    pub class_margin: Vec<Vec<f64>>,
     /// `neg_loss[j][t]`: negated test loss, averaged likewise.
     pub neg_loss: Vec<Vec<f64>>,
 }
@@ -222,6 +227,9 @@ impl LdsGroundTruth {
         let margin = (0..subsets.len())
             .map(|j| mean_of(j, Output::Margin))
             .collect();
+        let class_margin = (0..subsets.len())
+            .map(|j| mean_of(j, Output::ClassMargin))
+            .collect();
         let neg_loss = (0..subsets.len())
             .map(|j| mean_of(j, Output::NegLoss))
             .collect();
@@ -232,6 +240,7 @@ impl LdsGroundTruth {
             subsets,
             seeds,
             margin,
+            class_margin,
             neg_loss,
         })
     }
@@ -259,6 +268,7 @@ impl LdsGroundTruth {
         let pred = self.predicted(scores)?;
         let actual = match output {
             Output::Margin => &self.margin,
+            Output::ClassMargin => &self.class_margin,
             Output::NegLoss => &self.neg_loss,
         };
         let per_test: Vec<Option<f64>> = (0..self.n_test)

@@ -156,6 +156,10 @@ pub struct TestOutputs {
     /// function, Park et al. 2023, eq. 12; = `z_y − z_other` for two classes).
     /// Regression: `−loss`, so that in both cases larger is better.
     pub margin: Vec<f32>,
+    /// Classification: the correct-class margin `z_y − max_{c≠y} z_c` (correct
+    /// logit minus the highest incorrect one; datamodels, Ilyas et al. 2022;
+    /// the brittleness paper's output function, §2). Regression: `−loss`.
+    pub class_margin: Vec<f32>,
     /// Per-test-point training loss: cross-entropy, or `½ Σ_t (ŷ_t − y_t)²`.
     pub loss: Vec<f32>,
     /// Classification: whether the arg-max class is the label.
@@ -196,6 +200,7 @@ impl TestOutputs {
     pub fn values(&self, output: Output) -> Vec<f64> {
         match output {
             Output::Margin => crate::stats::to_f64(&self.margin),
+            Output::ClassMargin => crate::stats::to_f64(&self.class_margin),
             Output::NegLoss => self.loss.iter().map(|&l| -(l as f64)).collect(),
         }
     }
@@ -204,6 +209,7 @@ impl TestOutputs {
     pub fn check(&self, n_test: usize) -> Result<()> {
         let lens = [
             ("margin", Some(self.margin.len())),
+            ("class_margin", Some(self.class_margin.len())),
             ("loss", Some(self.loss.len())),
             ("correct", self.correct.as_ref().map(Vec::len)),
             ("predicted", self.predicted.as_ref().map(Vec::len)),
@@ -225,9 +231,13 @@ impl TestOutputs {
 /// (positive score = helps = removing the point lowers the output).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Output {
-    /// The margin (TRAK / datamodels output function; the LDS default).
+    /// The margin `z_y − log Σ_{c≠y} e^{z_c}` (TRAK's output function; the
+    /// LDS default).
     #[default]
     Margin,
+    /// The correct-class margin `z_y − max_{c≠y} z_c` (datamodels; the
+    /// brittleness paper, §2); `−loss` for regression.
+    ClassMargin,
     /// The negated test loss (FiMO uses the loss; negated so larger is better).
     NegLoss,
 }

@@ -546,6 +546,7 @@ fn outputs_from_logits(logits: &[Vec<f64>], task: &Task) -> TestOutputs {
         Task::Classes { test, .. } => {
             let n = logits.len();
             let (mut margin, mut loss) = (Vec::with_capacity(n), Vec::with_capacity(n));
+            let mut class_margin = Vec::with_capacity(n);
             let (mut correct, mut predicted, mut runner) = (
                 Vec::with_capacity(n),
                 Vec::with_capacity(n),
@@ -562,10 +563,13 @@ fn outputs_from_logits(logits: &[Vec<f64>], task: &Task) -> TestOutputs {
                 let arg = argmax(z, None);
                 predicted.push(arg);
                 correct.push(arg == y);
-                runner.push(argmax(z, Some(y)));
+                let second = argmax(z, Some(y));
+                class_margin.push((z[y] - z[second]) as f32);
+                runner.push(second);
             }
             TestOutputs {
                 margin,
+                class_margin,
                 loss,
                 correct: Some(correct),
                 predicted: Some(predicted),
@@ -590,6 +594,7 @@ fn outputs_from_logits(logits: &[Vec<f64>], task: &Task) -> TestOutputs {
             }
             TestOutputs {
                 margin: loss.iter().map(|l| -l).collect(),
+                class_margin: loss.iter().map(|l| -l).collect(),
                 loss,
                 correct: None,
                 predicted: None,

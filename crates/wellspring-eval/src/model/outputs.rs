@@ -9,10 +9,10 @@ use crate::retrain::TestOutputs;
 /// Per-test-point outputs from row-major logits (`n × n_outputs`) of `test`.
 ///
 /// Classification: the margin `z_y − log Σ_{c≠y} e^{z_c}` (TRAK, Park et al.
-/// 2023, eq. 12), cross-entropy, correctness, the arg-max and the
+/// 2023, eq. 12), the correct-class margin `z_y − max_{c≠y} z_c`, cross-entropy, correctness, the arg-max and the
 /// highest-scoring incorrect class (first maximum on ties). Regression: the
-/// training loss of `loss` (`mean_j (z_j − y_j)²` for [`Loss::Mse`]), margin
-/// `= −loss`, and the predictions.
+/// training loss of `loss` (`mean_j (z_j − y_j)²` for [`Loss::Mse`]), both
+/// margins `= −loss`, and the predictions.
 pub fn outputs_from_logits(logits: &[f32], test: &Dataset, loss: Loss) -> Result<TestOutputs> {
     let n = test.len();
     if n == 0 {
@@ -39,6 +39,7 @@ pub fn outputs_from_logits(logits: &[f32], test: &Dataset, loss: Loss) -> Result
             }
             let mut out = TestOutputs {
                 margin: Vec::with_capacity(n),
+                class_margin: Vec::with_capacity(n),
                 loss: Vec::with_capacity(n),
                 correct: Some(Vec::with_capacity(n)),
                 predicted: Some(Vec::with_capacity(n)),
@@ -57,12 +58,11 @@ pub fn outputs_from_logits(logits: &[f32], test: &Dataset, loss: Loss) -> Result
                 out.margin.push((z[y] - lse_other) as f32);
                 out.loss.push((lse - z[y]) as f32);
                 let arg = argmax(&z, None);
+                let runner_up = argmax(&z, Some(y));
+                out.class_margin.push((z[y] - z[runner_up]) as f32);
                 out.correct.as_mut().expect("set above").push(arg == y);
                 out.predicted.as_mut().expect("set above").push(arg);
-                out.runner_up
-                    .as_mut()
-                    .expect("set above")
-                    .push(argmax(&z, Some(y)));
+                out.runner_up.as_mut().expect("set above").push(runner_up);
             }
             Ok(out)
         }
@@ -91,6 +91,7 @@ pub fn outputs_from_logits(logits: &[f32], test: &Dataset, loss: Loss) -> Result
                 .collect();
             Ok(TestOutputs {
                 margin: losses.iter().map(|l| -l).collect(),
+                class_margin: losses.iter().map(|l| -l).collect(),
                 loss: losses,
                 correct: None,
                 predicted: None,
@@ -157,6 +158,8 @@ mod tests {
         assert_eq!(o.correct, Some(vec![true, false]));
         assert_eq!(o.predicted, Some(vec![0, 1]));
         assert_eq!(o.runner_up, Some(vec![1, 1]));
+        // correct logit minus the highest incorrect one: 2 − 1, 1 − 3
+        assert_eq!(o.class_margin, vec![1.0, -2.0]);
         assert!(outputs_from_logits(&logits[..5], &test, Loss::CrossEntropy).is_err());
     }
 
@@ -177,6 +180,7 @@ mod tests {
         let o = outputs_from_logits(&[3.0, -1.0], &test, Loss::Mse).unwrap();
         assert_eq!(o.loss, vec![4.0, 0.0]);
         assert_eq!(o.margin, vec![-4.0, -0.0]);
+        assert_eq!(o.class_margin, o.margin);
         assert_eq!(o.prediction, Some(vec![3.0, -1.0]));
     }
 }

@@ -179,6 +179,7 @@ impl SubsetRetrainer {
         }
         Ok(TestOutputs {
             margin: loss.iter().map(|l| -l).collect(),
+            class_margin: loss.iter().map(|l| -l).collect(),
             loss,
             correct: None,
             predicted: None,

@@ -53,6 +53,8 @@ impl Retrainer for ExactLinear {
         let correct: Vec<bool> = margin.iter().map(|&v| v > 0.0).collect();
         Ok(TestOutputs {
             margin: margin.iter().map(|&v| v as f32).collect(),
+            // two classes, the margin is the logit difference: both margins agree
+            class_margin: margin.iter().map(|&v| v as f32).collect(),
             loss: margin.iter().map(|&v| -v as f32).collect(),
             predicted: Some(
                 (0..m)

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use wellspring_core::{ScoreMatrix, argsort_desc};
-use wellspring_eval::{Brittleness, EvalContext, Lds, Metric};
+use wellspring_eval::{Brittleness, CandidatePool, EvalContext, Lds, Metric};
 
 use crate::common::ExactLinear;
 
@@ -60,11 +60,13 @@ proptest! {
         let full_margin: Vec<f64> = (0..m)
             .map(|t| bias[t] as f64 + (0..n).map(|i| r.tau.get(i, t) as f64).sum::<f64>())
             .collect();
-        // brute force over the same-class ranking
+        // brute force over the same-class ranking; a point the full model
+        // already misclassifies is excluded (no support, no credit)
+        let excluded: Vec<bool> = full_margin.iter().map(|&v| v <= 0.0).collect();
         let brute: Vec<Option<usize>> = (0..m)
             .map(|t| {
-                if full_margin[t] <= 0.0 {
-                    return Some(0);
+                if excluded[t] {
+                    return None;
                 }
                 let ranked: Vec<usize> = argsort_desc(&r.tau.column(t))
                     .into_iter()
@@ -82,10 +84,16 @@ proptest! {
             })
             .collect();
         let ctx = EvalContext::new().with_retrainer(&r);
-        let exact_bis = Brittleness::removal().n_models(1).max_k(64).bisection(8).evaluate(&r.tau, &ctx).unwrap();
-        let scan = Brittleness::removal().n_models(1).max_k(64).linear_scan((1..=64).collect()).evaluate(&r.tau, &ctx).unwrap();
-        let cheap = Brittleness::removal().n_models(1).max_k(64).bisection(3).evaluate(&r.tau, &ctx).unwrap();
+        let same = || Brittleness::removal().pool(CandidatePool::SameClass).n_models(1).max_k(64);
+        let exact_bis = same().bisection(8).evaluate(&r.tau, &ctx).unwrap();
+        let scan = same().linear_scan((1..=64).collect()).evaluate(&r.tau, &ctx).unwrap();
+        let cheap = same().bisection(3).evaluate(&r.tau, &ctx).unwrap();
+        let n_excluded = excluded.iter().filter(|&&e| e).count();
+        prop_assert_eq!(exact_bis.excluded, n_excluded);
+        prop_assert_eq!(exact_bis.cdf.n_points, m - n_excluded);
         for t in 0..m {
+            prop_assert_eq!(exact_bis.per_test[t].excluded, excluded[t]);
+            prop_assert!(!excluded[t] || exact_bis.per_test[t].trace.is_empty());
             prop_assert_eq!(exact_bis.per_test[t].support, brute[t], "test {}", t);
             prop_assert_eq!(scan.per_test[t].support, brute[t]);
             prop_assert!(cheap.per_test[t].trace.len() <= 3);
@@ -117,6 +125,7 @@ fn mislabel_support_on_exact_model() {
     assert_eq!(res.per_test[0].pool_size, 3);
     // removal, same class only (points 0, 2, 4): 5 − 5 = 0 ≤ 0 after k = 1
     let res = Brittleness::removal()
+        .pool(CandidatePool::SameClass)
         .n_models(1)
         .max_k(5)
         .bisection(5)
@@ -125,4 +134,34 @@ fn mislabel_support_on_exact_model() {
     assert_eq!(res.per_test[0].support, Some(1));
     assert_eq!(res.per_test[0].pool_size, 3);
     assert_eq!(res.models_trained, 1 + res.per_test[0].trace.len());
+    // removal from every point (the choice for gradient methods): all 5 ranked
+    let all = Brittleness::removal()
+        .n_models(1)
+        .max_k(5)
+        .bisection(5)
+        .evaluate(&r.tau, &ctx)
+        .unwrap();
+    assert_eq!(all.per_test[0].pool_size, 5);
+    assert_eq!(all.per_test[0].support, Some(1));
+}
+
+#[test]
+fn misclassified_test_points_are_excluded_not_credited() {
+    // test 0 (label 0): margin −3 + 3 + 0 + 1 = 1 > 0, flips once point 0 is removed;
+    // test 1 (label 1): margin −5 + 3 = −2 < 0, already misclassified
+    let r = exact(3, 2, vec![3, 3, 0, 0, 1, 0], vec![-3, -5], vec![0, 1, 1]);
+    let ctx = EvalContext::new().with_retrainer(&r);
+    let res = Brittleness::removal()
+        .n_models(1)
+        .max_k(2)
+        .bisection(4)
+        .evaluate(&r.tau, &ctx)
+        .unwrap();
+    assert_eq!(res.excluded, 1);
+    assert!(res.per_test[1].excluded && res.per_test[1].support.is_none());
+    assert!(res.per_test[1].trace.is_empty());
+    assert!(!res.per_test[0].excluded);
+    // the area is over test 0 alone: support 1 of N_max 2 → 0.5, not (0.5 + 1) / 2
+    assert_eq!(res.cdf.n_points, 1);
+    assert!((res.cdf.auc - 0.5).abs() < 1e-12, "{:?}", res.cdf);
 }

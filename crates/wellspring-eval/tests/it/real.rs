@@ -2,8 +2,8 @@
 
 use wellspring_core::Grouping;
 use wellspring_eval::{
-    Aggregation, Brittleness, EvalContext, Lds, LooCorrelation, Metric, Ranking, Retrainer,
-    RetrainingScore, Which, aggregate, removal_set,
+    Aggregation, Brittleness, CandidatePool, EvalContext, Lds, LooCorrelation, Metric, Ranking,
+    Retrainer, RetrainingScore, Which, aggregate, removal_set,
 };
 
 use crate::common::{Method, bc_retrainer, scores};
@@ -194,7 +194,8 @@ fn brittleness_bisection_and_scan_on_logistic_regression() {
     // for two classes the mislabel pool is the same-class ranking, and
     // relabelling a point is stronger than removing it: smaller supports
     let exact = |b: Brittleness| {
-        b.n_models(1)
+        b.pool(CandidatePool::SameClass)
+            .n_models(1)
             .max_k(128)
             .bisection(8)
             .test_points((0..8).collect())

@@ -1,6 +1,9 @@
-//! Brittleness targets in `--quick`: one row per method, support AUCs and
-//! found shares in range, every per-test support in [0, N_max] or "not
-//! found", the linear scan never probing more sizes than it has, LDS values in [-1, 1], and the paper's rows present.
+//! Brittleness targets in `--quick`: one row per method, support AUCs (with
+//! standard errors) and found shares in range, the paper's candidate pools
+//! (same class for ESVM / l2 only), every per-test support in [0, N_max],
+//! "not found" or "excluded" (as many as the excluded count), the linear
+//! scan never probing more sizes than it has, LDS values in [-1, 1], and the
+//! paper's rows present.
 
 use serde_json::Value;
 
@@ -54,12 +57,28 @@ fn check_method_rows(rows: &[Vec<Value>], md: &str) {
     }
 }
 
-/// A support cell: a count in [0, max_k], or "not found".
+/// A support cell: a count in [1, max_k] (a searched point never has
+/// support 0), "not found", or "excluded".
 fn check_support(cell: &Value, max_k: f64, md: &str) {
     match num(cell) {
-        Some(k) => assert!((0.0..=max_k).contains(&k), "support {k} > {max_k}\n{md}"),
-        None => assert_eq!(text(cell), "not found", "{md}"),
+        Some(k) => assert!(
+            (1.0..=max_k).contains(&k),
+            "support {k} ∉ [1, {max_k}]\n{md}"
+        ),
+        None => assert!(
+            ["not found", "excluded"].contains(&text(cell).as_str()),
+            "{md}"
+        ),
     }
+}
+
+/// `"mean ± s.e."` → (mean, s.e.).
+fn mean_se(cell: &Value) -> (f64, f64) {
+    let t = text(cell);
+    let (a, b) = t
+        .split_once(" ± ")
+        .unwrap_or_else(|| panic!("mean ± s.e.: {t}"));
+    (a.parse().expect("mean"), b.parse().expect("s.e."))
 }
 
 #[test]
@@ -75,20 +94,39 @@ fn brittleness_quick_supports_and_aucs() {
     let main = rows(&tables[0]);
     check_method_rows(&main, &md);
     for row in &main {
-        for i in [1, 3] {
+        // the paper filters the similarity methods to the test class only
+        let similarity = ["ESVM", "l2"].iter().any(|p| text(&row[0]).starts_with(p));
+        let pool = if similarity {
+            "same class"
+        } else {
+            "all points"
+        };
+        assert_eq!(text(&row[1]), pool, "{md}");
+        for i in [2, 5] {
             let auc = num(&row[i]).expect("AUC");
             assert!((0.0..=1.0).contains(&auc), "{md}");
+            let se = num(&row[i + 1]).expect("s.e.");
+            assert!((0.0..=0.5).contains(&se), "{md}");
         }
-        for i in [2, 4] {
+        for i in [4, 7] {
             let found = num(&row[i]).expect("found %");
             assert!((0.0..=100.0).contains(&found), "{md}");
         }
-        assert!(num(&row[5]).expect("seconds") >= 0.0, "{md}");
+        assert!(num(&row[9]).expect("seconds") >= 0.0, "{md}");
     }
-    // per-test supports: one row per test point, one column per method
+    // per-test supports: one row per test point, one column per method; the
+    // "excluded" cells are the points the full-data models misclassify, the
+    // same for every method
     for t in &tables[1..3] {
         let r = rows(t);
         assert_eq!(r.len(), n_test, "{md}");
+        for (m, method) in main.iter().enumerate() {
+            let excluded = r
+                .iter()
+                .filter(|row| text(&row[2 + m]) == "excluded")
+                .count();
+            assert_eq!(excluded as f64, num(&method[8]).expect("excluded"), "{md}");
+        }
         for row in &r {
             assert_eq!(row.len(), 2 + main.len(), "{md}");
             for c in &row[2..] {
@@ -149,10 +187,15 @@ fn brittleness_lds_quick_table1_layout() {
         .cloned()
         .collect();
     check_method_rows(&ours, &md);
+    assert!(md.contains("correct-class margin"), "{md}");
     for row in &ours {
         assert!((-1.0..=1.0).contains(&lds_of(row)), "{md}");
-        let auc = num(&row[3]).expect("AUC");
-        assert!((0.0..=1.0).contains(&auc), "{md}");
+        assert!((-1.0..=1.0).contains(&mean_se(&row[3]).0), "{md}");
+        let (auc, se) = mean_se(&row[4]);
+        assert!(
+            (0.0..=1.0).contains(&auc) && (0.0..=0.5).contains(&se),
+            "{md}"
+        );
         assert!(num(&row[1]).expect("models") >= 1.0, "{md}");
     }
 }
@@ -173,10 +216,17 @@ fn brittleness_transfer_quick_table2_layout() {
         assert!(label.starts_with(want), "{label} vs {want}\n{md}");
     }
     for row in &r {
-        assert_eq!(row.len(), 1 + setting(&j, "architectures") as usize, "{md}");
-        for c in &row[1..] {
-            let auc = num(c).expect("AUC");
+        // AUC and its standard error per architecture
+        assert_eq!(
+            row.len(),
+            1 + 2 * setting(&j, "architectures") as usize,
+            "{md}"
+        );
+        for pair in row[1..].chunks(2) {
+            let auc = num(&pair[0]).expect("AUC");
             assert!((0.0..=1.0).contains(&auc), "{md}");
+            let se = num(&pair[1]).expect("s.e.");
+            assert!((0.0..=0.5).contains(&se), "{md}");
         }
     }
     assert_eq!(rows(&j["tables"][1]).len(), 5, "paper Table 2 rows\n{md}");

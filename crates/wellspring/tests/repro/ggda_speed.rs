@@ -1,5 +1,6 @@
 //! `ggda-speed --quick`: a row per method × grouper × group size with a
-//! positive wall time, speedups relative to the per-point row, and a
+//! positive wall time, speedups relative to the per-point row (charged with
+//! the grouping time, so never above the attribution-only speedup), and a
 //! fidelity correlation in [-1, 1].
 
 use serde_json::Value;
@@ -32,5 +33,11 @@ fn ggda_speed_runs_quick() {
         assert!(t > 0.0 && t.is_finite(), "{row}");
         let r = num(&cells[7]).unwrap_or_else(|| panic!("no fidelity in {row}"));
         assert!((-1.0..=1.0 + 1e-9).contains(&r), "{row}");
+        let with_grouping = num(&cells[6]).unwrap_or_else(|| panic!("no speedup in {row}"));
+        let attribution = num(&cells[8]).unwrap_or_else(|| panic!("no speedup in {row}"));
+        assert!(
+            with_grouping > 0.0 && with_grouping <= attribution + 1e-9,
+            "{row}"
+        );
     }
 }

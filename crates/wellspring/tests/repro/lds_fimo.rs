@@ -45,14 +45,27 @@ fn fimo_figures_run_quick() {
     let md2 = markdown("fimo-fig2", dir.path());
     let j2 = json("fimo-fig2", dir.path());
     let t2 = &j2["tables"][0];
-    // method, seconds, one column per epoch, peak epoch
-    let fig2 = cosines(t2, 2, 1);
+    // method, gradients, seconds, one column per epoch, peak epoch
+    let fig2 = cosines(t2, 3, 1);
+    let notes = j2["notes"].to_string();
     assert_eq!(
         t2["header"].as_array().map(|h| h.len()),
-        Some(4 + 3),
+        Some(4 + 4),
         "{md2}"
     );
-    let notes = j2["notes"].to_string();
+    // every row says which gradients it used; the first-order methods and
+    // LiSSA-H are exact on the 17 793-parameter MLP
+    for row in t2["rows"].as_array().expect("rows") {
+        let (label, grads) = (text(&row[0]), text(&row[1]));
+        assert!(
+            grads.starts_with("exact") || grads.contains("sketch"),
+            "{md2}"
+        );
+        if ["Grad-Dot", "Grad-Cos", "LiSSA-H", "DataInf"].contains(&label) {
+            assert_eq!(grads, "exact", "{label}\n{md2}");
+        }
+    }
+    assert!(notes.contains("smallest of FiMO's grid"), "{md2}");
     // every FiMO method the registry knows has a row or a note saying why not
     for (label, name, _) in [
         ("Grad-Dot", "grad-dot", ()),
@@ -91,8 +104,12 @@ fn fimo_figures_run_quick() {
         .iter()
         .map(|h| h.as_str().unwrap_or("").to_string())
         .collect();
-    assert_eq!(header, ["method", "r = 1", "r = 2", "r = 4"], "{md3}");
-    let fig3 = cosines(t3, 1, 0);
+    assert_eq!(
+        header,
+        ["method", "gradients", "r = 1", "r = 2", "r = 4"],
+        "{md3}"
+    );
+    let fig3 = cosines(t3, 2, 0);
     assert_eq!(
         fig3.keys().collect::<Vec<_>>(),
         fig2.keys().collect::<Vec<_>>(),

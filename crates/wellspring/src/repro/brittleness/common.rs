@@ -14,7 +14,7 @@ use wellspring_attrib::methods::trak::{EnsembleParams, train_ensemble};
 use wellspring_attrib::{Attributor, FeatureSpace, FittedAttributor, ModelSource};
 use wellspring_core::{Dataset, ScoreMatrix};
 use wellspring_data::sample;
-use wellspring_eval::{Brittleness, BrittlenessResult, ModelRetrainer};
+use wellspring_eval::{Brittleness, BrittlenessResult, CandidatePool, ModelRetrainer};
 use wellspring_models::{Model, ModelConfig, SimClr, TrainConfig, evaluate};
 
 use crate::repro::method::MethodSpec;
@@ -186,6 +186,35 @@ pub(super) enum Method {
     GradCos,
     /// Influence function by conjugate gradient.
     If,
+}
+
+impl Method {
+    /// The support search's candidate pool for this method. The paper
+    /// restricts its similarity methods (ESVM, l2) to the test point's class
+    /// (§3 "Sign Estimation", App. A.4) and explicitly does not restrict
+    /// Grad-Cos (App. A.5.1); TRAK and IF rank every point by their own
+    /// signed scores, as in the TRAK / datamodels evaluations.
+    pub fn pool(self) -> CandidatePool {
+        match self {
+            Method::EsvmSupervised | Method::L2Supervised | Method::EsvmSsl | Method::L2Ssl => {
+                CandidatePool::SameClass
+            }
+            Method::Trak | Method::GradCos | Method::If => CandidatePool::All,
+        }
+    }
+}
+
+/// How a pool reads in a report.
+pub(super) fn pool_label(p: CandidatePool) -> &'static str {
+    match p {
+        CandidatePool::SameClass => "same class",
+        CandidatePool::All => "all points",
+    }
+}
+
+/// `mean ± s.e.` of a support AUC over its evaluated test points.
+pub(super) fn auc_cell(r: &BrittlenessResult) -> wellspring_report::Cell {
+    wellspring_report::Cell::text(format!("{:.3} ± {:.3}", r.cdf.auc, r.cdf.auc_std_err))
 }
 
 /// Grad-Cos (Kronecker-512 loss gradients).
@@ -363,10 +392,11 @@ fn gradient_methods(
     Ok(out)
 }
 
-/// Removal or mislabel support of every test point for `scores`.
+/// Removal or mislabel support of every test point for `m`'s scores, over
+/// `m`'s candidate pool ([`Method::pool`]).
 pub(super) fn support(
     ctx: &RunContext,
-    scores: &ScoreMatrix,
+    m: &Scored,
     retrainer: &ModelRetrainer,
     sz: &Sizes,
     mislabel: bool,
@@ -376,11 +406,12 @@ pub(super) fn support(
     } else {
         Brittleness::removal()
     };
-    b.bisection(sz.budget)
+    b.pool(m.method.pool())
+        .bisection(sz.budget)
         .max_k(sz.max_k)
         .n_models(sz.models)
         .seed(ctx.seed_for(&format!("{SHARED}.support")))
-        .run(scores, retrainer)
+        .run(&m.scores, retrainer)
         .map_err(ReproError::from)
 }
 
@@ -401,18 +432,19 @@ pub(super) fn scan_sizes(max_k: usize) -> Vec<usize> {
 /// so shared probes come from the cache).
 pub(super) fn support_scan(
     ctx: &RunContext,
-    scores: &ScoreMatrix,
+    m: &Scored,
     retrainer: &ModelRetrainer,
     sz: &Sizes,
 ) -> Result<BrittlenessResult, ReproError> {
-    let points: Vec<usize> = (0..sz.scan_points.min(scores.n_test())).collect();
+    let points: Vec<usize> = (0..sz.scan_points.min(m.scores.n_test())).collect();
     Brittleness::removal()
+        .pool(m.method.pool())
         .linear_scan(scan_sizes(sz.max_k))
         .max_k(sz.max_k)
         .n_models(sz.models)
         .test_points(points)
         .seed(ctx.seed_for(&format!("{SHARED}.support")))
-        .run(scores, retrainer)
+        .run(&m.scores, retrainer)
         .map_err(ReproError::from)
 }
 

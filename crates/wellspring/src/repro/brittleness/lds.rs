@@ -1,10 +1,12 @@
 //! `brittleness-lds`: the brittleness paper's Table 1 layout: LDS of each
 //! method (with the number of models it uses) beside its removal AUC.
 
-use wellspring_eval::{Lds, LdsResult, Output};
+use wellspring_eval::{BrittlenessResult, Lds, LdsResult, Output};
 use wellspring_report::{BarChart, Cell, Report, Table};
 
-use super::common::{Method, Scored, Setup, Sizes, score_all, setup, sizes, sparsify_top, support};
+use super::common::{
+    Method, Scored, Setup, Sizes, auc_cell, score_all, setup, sizes, sparsify_top, support,
+};
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -27,13 +29,15 @@ const PAPER: [(&str, &str, f64); 8] = [
     ("Ours (ESVM, MoCo features)", "1", 0.08),
 ];
 
-/// One method's LDS and removal AUC (and, for the paper's baseline, the LDS
-/// of its top-5% sparsified scores).
+/// One method's LDS on the paper's correct-class margin, on TRAK's margin,
+/// its removal AUC ± s.e. (and, for the paper's baseline, the LDS of its
+/// top-5% sparsified scores).
 struct Row {
     label: String,
     models: usize,
     lds: LdsResult,
-    removal_auc: f64,
+    lds_trak_margin: LdsResult,
+    removal: BrittlenessResult,
     sparsified: Option<LdsResult>,
 }
 
@@ -55,19 +59,25 @@ fn rows(ctx: &RunContext, s: &Setup, sz: &Sizes, m: usize) -> Result<Vec<Row>, R
     let scored: Vec<Scored> = score_all(ctx, s, sz)?;
     let mut rows = Vec::new();
     for sc in &scored {
-        let lds = truth.score(&sc.scores, Output::Margin)?;
-        let r = support(ctx, &sc.scores, &retrainer, sz, false)?;
+        // §2: the paper's output function is the correct-class margin
+        // (correct logit minus the highest incorrect one)
+        let lds = truth.score(&sc.scores, Output::ClassMargin)?;
+        let lds_trak_margin = truth.score(&sc.scores, Output::Margin)?;
+        let removal = support(ctx, sc, &retrainer, sz, false)?;
         // §5.1: the paper's LDS variant of its baseline keeps only the top 5%
         // of scores by magnitude per test point
         let sparsified = match sc.method {
-            Method::EsvmSsl => Some(truth.score(&sparsify_top(&sc.scores, 0.05), Output::Margin)?),
+            Method::EsvmSsl => {
+                Some(truth.score(&sparsify_top(&sc.scores, 0.05), Output::ClassMargin)?)
+            }
             _ => None,
         };
         rows.push(Row {
             label: sc.label.clone(),
             models: sc.models,
             lds,
-            removal_auc: r.cdf.auc,
+            lds_trak_margin,
+            removal,
             sparsified,
         });
     }
@@ -75,12 +85,19 @@ fn rows(ctx: &RunContext, s: &Setup, sz: &Sizes, m: usize) -> Result<Vec<Row>, R
 }
 
 fn report(ctx: &RunContext, s: &Setup, sz: &Sizes, m: usize, rows: &[Row]) -> Report {
-    let mut table =
-        Table::new(["method", "models", "LDS (mean ± s.e.)", "removal AUC"]).title(format!(
-            "LDS ({m} half-subsets) and removal-support AUC, {} train / {} test",
-            s.train.len(),
-            s.test.len()
-        ));
+    let mut table = Table::new([
+        "method",
+        "models",
+        "LDS (mean ± s.e.)",
+        "LDS, TRAK margin",
+        "removal AUC ± s.e.",
+    ])
+    .title(format!(
+        "LDS ({m} half-subsets; correct-class margin z_y − max_{{j≠y}} z_j) and removal-support \
+         AUC, {} train / {} test",
+        s.train.len(),
+        s.test.len()
+    ));
     let lds_cell =
         |l: &LdsResult| Cell::text(format!("{:.3} ± {:.3}", l.summary.mean, l.summary.std_err));
     for r in rows {
@@ -88,13 +105,15 @@ fn report(ctx: &RunContext, s: &Setup, sz: &Sizes, m: usize, rows: &[Row]) -> Re
             Cell::text(r.label.clone()),
             Cell::from(r.models),
             lds_cell(&r.lds),
-            Cell::num(r.removal_auc, 3),
+            lds_cell(&r.lds_trak_margin),
+            auc_cell(&r.removal),
         ]);
         if let Some(sparse) = &r.sparsified {
             table.push_row([
                 Cell::text(format!("sparsified: {} top 5%", r.label)),
                 Cell::from(1usize),
                 lds_cell(sparse),
+                Cell::text("—"),
                 Cell::text("(same ranking)"),
             ]);
         }
@@ -104,6 +123,7 @@ fn report(ctx: &RunContext, s: &Setup, sz: &Sizes, m: usize, rows: &[Row]) -> Re
             Cell::text(format!("paper: {method}")),
             Cell::text(models),
             Cell::num(v, 2),
+            Cell::text("—"),
             Cell::text("—"),
         ]);
     }
@@ -128,6 +148,15 @@ fn report(ctx: &RunContext, s: &Setup, sz: &Sizes, m: usize, rows: &[Row]) -> Re
     .table(table)
     .plot("brittleness-lds", bars)
     .note("Paper rows: Table 1, CIFAR-10 ResNet-9; the paper's baseline row uses the top-5% sparsified scores (§5.1), our `sparsified:` row does the same.")
+    .note(
+        "LDS compares the summed scores of each half-subset with the retrained models' \
+         correct-class margin z_y − max_{j≠y} z_j (the paper's output function, §2); the \
+         'TRAK margin' column uses z_y − log Σ_{j≠y} e^{z_j} instead, for comparison.",
+    )
+    .note(
+        "Removal AUC as in `brittleness`: ESVM and l2 search the test point's class, TRAK, \
+         Grad-Cos and IF every point; test points the full-data models misclassify are excluded.",
+    )
     .note("CPU stand-in: MNIST MLP, as in `brittleness`.");
     if ctx.quick {
         report = report.note("--quick: tiny sizes (see `brittleness`), 4 LDS subsets.");

@@ -4,11 +4,12 @@
 //! MNIST MLP (CPU stand-in for CIFAR-10 ResNet-9), plus a linear scan at fixed
 //! sizes on a few test points for comparison with the bisection.
 
-use wellspring_eval::{BrittlenessResult, SupportCdf};
+use wellspring_eval::{BrittlenessResult, SupportCdf, TestSupport};
 use wellspring_report::{Cell, LineChart, Report, Table};
 
 use super::common::{
-    Method, Scored, Setup, Sizes, scan_sizes, score_all, setup, sizes, support, support_scan,
+    Method, Scored, Setup, Sizes, pool_label, scan_sizes, score_all, setup, sizes, support,
+    support_scan,
 };
 use crate::repro::{ReproError, RunContext, Target};
 use wellspring_eval::ModelRetrainer;
@@ -28,11 +29,13 @@ fn steps(c: &SupportCdf) -> Vec<(f64, f64)> {
     v
 }
 
-/// A support size, or "not found" beyond `N_max`.
-fn support_cell(s: Option<usize>) -> Cell {
-    match s {
-        Some(k) => Cell::from(k),
-        None => Cell::text("not found"),
+/// A support size, "not found" beyond `N_max`, or "excluded" when the
+/// full-data models already misclassify the point.
+fn support_cell(p: &TestSupport) -> Cell {
+    match (p.excluded, p.support) {
+        (true, _) => Cell::text("excluded"),
+        (false, Some(k)) => Cell::from(k),
+        (false, None) => Cell::text("not found"),
     }
 }
 
@@ -46,7 +49,7 @@ fn per_test_table(title: String, labels: &[String], results: &[BrittlenessResult
     };
     for (i, p) in first.per_test.iter().enumerate() {
         let mut row = vec![Cell::from(p.test), Cell::from(p.label)];
-        row.extend(results.iter().map(|r| support_cell(r.per_test[i].support)));
+        row.extend(results.iter().map(|r| support_cell(&r.per_test[i])));
         table.push_row(row);
     }
     table
@@ -73,8 +76,8 @@ fn rows(ctx: &RunContext, s: &Setup, sz: &Sizes) -> Result<Rows, ReproError> {
     let (mut removal, mut mislabel) = (Vec::new(), Vec::new());
     let bar = ctx.progress.bar(scored.len() as u64, "brittleness methods");
     for m in &scored {
-        removal.push(support(ctx, &m.scores, &retrainer, sz, false)?);
-        mislabel.push(support(ctx, &m.scores, &retrainer, sz, true)?);
+        removal.push(support(ctx, m, &retrainer, sz, false)?);
+        mislabel.push(support(ctx, m, &retrainer, sz, true)?);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -90,14 +93,19 @@ fn rows(ctx: &RunContext, s: &Setup, sz: &Sizes) -> Result<Rows, ReproError> {
 fn report(ctx: &RunContext, s: &Setup, sz: &Sizes, r: Rows) -> Report {
     let mut table = Table::new([
         "method",
+        "candidates",
         "removal AUC",
+        "± s.e.",
         "removal found (%)",
         "mislabel AUC",
+        "± s.e.",
         "mislabel found (%)",
+        "excluded",
         "attribution (s)",
     ])
     .title(format!(
-        "Support by bisection (budget {}, N_max {}, {} models per check) over {} class-balanced test points",
+        "Support by bisection (budget {}, N_max {}, {} models per check) over {} class-balanced test points; \
+         AUC ± s.e. over the test points the full-data models classify correctly (the rest excluded)",
         sz.budget,
         sz.max_k,
         sz.models,
@@ -113,10 +121,14 @@ fn report(ctx: &RunContext, s: &Setup, sz: &Sizes, r: Rows) -> Report {
     for ((m, rem), mis) in r.scored.iter().zip(&r.removal).zip(&r.mislabel) {
         table.push_row([
             Cell::text(m.label.clone()),
+            Cell::text(pool_label(m.method.pool())),
             Cell::num(rem.cdf.auc, 3),
+            Cell::num(rem.cdf.auc_std_err, 3),
             Cell::num(100.0 * rem.cdf.found_fraction, 1),
             Cell::num(mis.cdf.auc, 3),
+            Cell::num(mis.cdf.auc_std_err, 3),
             Cell::num(100.0 * mis.cdf.found_fraction, 1),
+            Cell::from(rem.excluded),
             Cell::num(m.seconds, 2),
         ]);
         removal = removal.series(m.label.clone(), steps(&rem.cdf));
@@ -124,12 +136,18 @@ fn report(ctx: &RunContext, s: &Setup, sz: &Sizes, r: Rows) -> Report {
     }
     let mut report = Report::new(TARGET.name, "Data brittleness: removal and mislabel support")
         .paragraph(
-            "For each test point, training points are ranked by the method's scores (same-class \
-             points for removal, every point not already of the target class for mislabelling to \
-             the test point's most frequent runner-up class), and the smallest number whose \
-             removal / relabelling flips the prediction of freshly retrained models is searched by \
-             bisection. CDF: fraction of test points flipped within k points; AUC: normalised area \
-             under it (larger = smaller supports found = better attribution).",
+            "For each test point, training points are ranked by the method's scores and the \
+             smallest number whose removal (or relabelling to the test point's most frequent \
+             runner-up class; points already of that class are skipped) flips the prediction of \
+             freshly retrained models is searched by bisection. Candidates: as in the paper, the \
+             similarity methods (ESVM, l2) rank only the test point's class (§3 'Sign \
+             Estimation', App. A.4), Grad-Cos ranks every point (App. A.5.1: 'we do not filter \
+             images to be of the same class'), and so do TRAK and IF with their signed scores. \
+             Test points that the full-data models already misclassify are excluded (the paper \
+             selects correctly classified points; counting them as support 0 would give every \
+             method full credit for them). CDF: fraction of the remaining test points flipped \
+             within k points; AUC: normalised area under it (larger = smaller supports found = \
+             better attribution), ± its standard error over those test points.",
         )
         .setting("train_points", s.train.len() as u64)
         .setting("test_points", s.test.len() as u64)
@@ -210,7 +228,7 @@ fn scan_table(
         if !matches!(m.method, Method::EsvmSsl | Method::Trak) {
             continue;
         }
-        let scan = support_scan(ctx, &m.scores, retrainer, sz)?;
+        let scan = support_scan(ctx, m, retrainer, sz)?;
         for p in &scan.per_test {
             let Some(bp) = b.per_test.iter().find(|q| q.test == p.test) else {
                 continue;
@@ -218,9 +236,9 @@ fn scan_table(
             table.push_row([
                 Cell::text(m.label.clone()),
                 Cell::from(p.test),
-                support_cell(bp.support),
+                support_cell(bp),
                 Cell::from(bp.trace.len()),
-                support_cell(p.support),
+                support_cell(p),
                 Cell::from(p.trace.len()),
             ]);
         }

@@ -81,6 +81,16 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     Ok(report(ctx, &s, &sz, &archs, &scored, &aucs))
 }
 
+/// One removal-support AUC: mean, its standard error over the evaluated
+/// test points, and the test points excluded (misclassified by the
+/// full-data models of that architecture).
+#[derive(Clone, Copy)]
+struct Auc {
+    mean: f64,
+    std_err: f64,
+    excluded: usize,
+}
+
 /// Removal AUC per method (rows) and architecture (columns).
 fn rows(
     ctx: &RunContext,
@@ -88,7 +98,7 @@ fn rows(
     sz: &Sizes,
     archs: &[Arch],
     scored: &[Scored],
-) -> Result<Vec<Vec<f64>>, ReproError> {
+) -> Result<Vec<Vec<Auc>>, ReproError> {
     let retrainers = archs
         .iter()
         .map(|(_, cfg, _)| {
@@ -111,7 +121,12 @@ fn rows(
                 models: *models,
                 ..*sz
             };
-            row.push(support(ctx, &sc.scores, r, &arch_sz, false)?.cdf.auc);
+            let res = support(ctx, sc, r, &arch_sz, false)?;
+            row.push(Auc {
+                mean: res.cdf.auc,
+                std_err: res.cdf.auc_std_err,
+                excluded: res.excluded,
+            });
         }
         aucs.push(row);
     }
@@ -124,14 +139,13 @@ fn report(
     sz: &Sizes,
     archs: &[Arch],
     scored: &[Scored],
-    aucs: &[Vec<f64>],
+    aucs: &[Vec<Auc>],
 ) -> Report {
     let mut header = vec!["method".to_string()];
-    header.extend(
-        archs
-            .iter()
-            .map(|(a, _, m)| format!("removal AUC: {a} ({m} model(s) per check)")),
-    );
+    for (a, _, m) in archs {
+        header.push(format!("removal AUC: {a} ({m} model(s) per check)"));
+        header.push("± s.e.".to_string());
+    }
     let mut table = Table::new(header).title(format!(
         "Data-removal support AUC when retraining other architectures ({} train, {} test, budget {}, N_max {})",
         s.train.len(),
@@ -141,14 +155,20 @@ fn report(
     ));
     for (sc, row) in scored.iter().zip(aucs) {
         let mut cells = vec![Cell::text(sc.label.clone())];
-        cells.extend(row.iter().map(|&auc| Cell::num(auc, 3)));
+        for auc in row {
+            cells.push(Cell::num(auc.mean, 3));
+            cells.push(Cell::num(auc.std_err, 3));
+        }
         table.push_row(cells);
     }
     let mut bars = BarChart::new("Removal AUC by retrained architecture")
         .y_label("AUC")
         .categories(scored.iter().map(|s| s.label.clone()));
     for (a, (label, _, _)) in archs.iter().enumerate() {
-        bars = bars.group(*label, aucs.iter().map(|row| row[a]).collect::<Vec<_>>());
+        bars = bars.group(
+            *label,
+            aucs.iter().map(|row| row[a].mean).collect::<Vec<_>>(),
+        );
     }
     let mut paper = Table::new([
         "architecture",
@@ -194,6 +214,20 @@ fn report(
              retrains one model per check (a CNN retraining costs ~15 MLP retrainings on 2 \
              CPU cores), the others the `models_per_check` setting.",
     );
+    let excluded: Vec<String> = archs
+        .iter()
+        .enumerate()
+        .map(|(a, (label, _, _))| {
+            let n = aucs.first().map_or(0, |row| row[a].excluded);
+            format!("{label} {n}")
+        })
+        .collect();
+    report = report.note(format!(
+        "Candidates per method as in `brittleness` (ESVM: the test point's class; TRAK: every \
+         point). AUC ± s.e. over the test points that the full-data models of each architecture \
+         classify correctly; excluded (misclassified before any removal): {}.",
+        excluded.join(", ")
+    ));
     if ctx.quick {
         report = report.note("--quick: tiny sizes (see `brittleness`), no CNN column.");
     }

@@ -9,8 +9,8 @@
 
 use std::time::Instant;
 
-use wellspring_attrib::{AttribError, ModelSource, ProjectionSpec};
-use wellspring_core::{Dataset, ScoreMatrix};
+use wellspring_attrib::ModelSource;
+use wellspring_core::Dataset;
 use wellspring_data::sample;
 use wellspring_eval::{
     FimoComparison, FimoReport, FurtherTrainingParams, FurtherTrainingResult, ModelFurtherTrainer,
@@ -18,6 +18,7 @@ use wellspring_eval::{
 };
 use wellspring_models::{Model, Schedule, TrainConfig};
 
+use super::methods::{MAX_PARAM_SPACE, METHODS, ModelKey, projection_for, projection_label, score};
 use crate::repro::method::MethodSpec;
 use crate::repro::recipes::{
     ADULT_FIMO, CONCRETE_FIMO, ENERGY_FIMO, HELOC_FIMO, MNIST_CNN, Recipe, SST2_TEXTBAG, device,
@@ -137,35 +138,12 @@ pub(super) fn cases(ctx: &RunContext) -> &'static [FimoCase] {
     if ctx.quick { &QUICK_CASES } else { &FULL_CASES }
 }
 
-/// The approximate methods of FiMO §6.1 with the paper's settings where we
-/// have them. LiSSA-H works on the parameter-space Hessian, so it takes the
-/// unprojected gradients.
-pub(super) const METHODS: [MethodSpec; 9] = [
-    MethodSpec::new("Grad-Dot", "grad-dot"),
-    MethodSpec::new("Grad-Cos", "grad-cos"),
-    MethodSpec::new("CG", "if-cg").params(&[("damping", "0.01")]),
-    MethodSpec::new("LiSSA", "if-lissa").params(&[("damping", "0.01")]),
-    MethodSpec::new("LiSSA-H", "if-lissa")
-        .params(&[("damping", "0.01"), ("curvature", "hessian")])
-        .projection(ProjectionSpec::Identity),
-    MethodSpec::new("Arnoldi", "if-arnoldi").params(&[("damping", "0.01")]),
-    MethodSpec::new("EK-FAC", "ekfac"),
-    MethodSpec::new("DataInf", "datainf"),
-    MethodSpec::new("TRAK-1", "trak"),
-];
-
-/// Largest `n × p` of unprojected training gradients a method without a
-/// projection may hold (2²⁷ f32 entries, 512 MiB): the tabular MLPs fit,
-/// the text and image models are skipped with a note.
-const MAX_PARAM_SPACE: usize = 1 << 27;
-
-/// LiSSA scales FiMO App. D tries in turn when the default diverges.
-const LISSA_SCALES: [&str; 6] = ["10", "20", "50", "100", "200", "500"];
-
 /// One method's comparison with the gold standard on one case.
 pub(super) struct MethodResult {
     /// Method label (`METHODS`).
     pub label: &'static str,
+    /// Its gradients: "exact" or the sketch it used.
+    pub gradients: String,
     /// Cosine vs epochs and max cosine vs seeds.
     pub report: FimoReport,
     /// Seconds of fit + attribute.
@@ -301,108 +279,54 @@ pub(super) fn run_case(
         skipped: Vec::new(),
         notes: Vec::new(),
     };
-    let param_space = f.train.len() * source.model.n_params();
-    for m in METHODS {
-        if m.projection == Some(ProjectionSpec::Identity) && param_space > MAX_PARAM_SPACE {
+    let (n, p) = (f.train.len(), source.model.n_params());
+    for m in &METHODS {
+        let Some(projection) = projection_for(m, n, p, ctx.quick) else {
             // the parameter-space Hessian needs unprojected training gradients
             out.skipped.push(format!(
-                "{} ({}): the parameter-space Hessian needs the unprojected n × p = \
-                 {} × {} training gradients (limit {MAX_PARAM_SPACE} entries)",
-                m.label,
-                m.name,
-                f.train.len(),
-                source.model.n_params()
+                "{} ({}): the parameter-space Hessian needs the unprojected n × p = {n} × {p} \
+                 training gradients (limit {MAX_PARAM_SPACE} entries)",
+                m.spec.label, m.spec.name,
             ));
             continue;
-        }
-        let (scores, seconds) = match score(ctx, &m, &source, &f, &mut out.notes) {
+        };
+        let spec = MethodSpec {
+            quick: ctx.quick,
+            ..match projection {
+                Some(pr) => m.spec.projection(pr),
+                None => m.spec,
+            }
+        };
+        let key = ModelKey {
+            recipe: case.recipe.name,
+            train: &f.train,
+            test: &f.test,
+            train_config: &f.train_config,
+        };
+        let scored = match score(ctx, m, &spec, &source, &key)? {
             Ok(s) => s,
             Err(why) => {
-                out.skipped.push(format!("{} ({}): {why}", m.label, m.name));
+                out.skipped
+                    .push(format!("{} ({}): {why}", spec.label, spec.name));
                 continue;
             }
         };
+        out.notes.extend(scored.note.clone());
+        let (scores, seconds) = (scored.scores()?, scored.seconds);
         if scores.as_slice().iter().any(|v| !v.is_finite()) {
             out.skipped
-                .push(format!("{} ({}): non-finite scores", m.label, m.name));
+                .push(format!("{} ({}): non-finite scores", spec.label, spec.name));
             continue;
         }
         let report = compare.compare(&scores, &gold)?;
         out.methods.push(MethodResult {
-            label: m.label,
+            label: spec.label,
+            gradients: projection_label(&spec, spec.projection),
             report,
             seconds,
         });
     }
     Ok(out)
-}
-
-/// `m`'s scores on the case and the seconds of the fit + attribute that
-/// produced them, or why it could not run. When LiSSA diverges, FiMO App.
-/// D's scale grid is tried in turn (the smallest scale that converges wins;
-/// our default, twice the largest full-batch eigenvalue, can be too small
-/// for minibatch Hessians, whose negative directions also grow the
-/// recursion), and a note says which scale was used.
-fn score(
-    ctx: &RunContext,
-    m: &MethodSpec,
-    source: &ModelSource,
-    f: &Final,
-    notes: &mut Vec<String>,
-) -> Result<(ScoreMatrix, f64), String> {
-    let opts = m.options(ctx.seed_for(&format!("fimo.{}", m.name)));
-    let fit_attribute = |opts: &wellspring_attrib::MethodOptions| {
-        m.build(opts)
-            .map_err(|e| format!("not available: {e}"))?
-            .fit_dyn(source, &f.train)
-            .and_then(|fitted| fitted.attribute(&f.test))
-            .map_err(Scoring::Attrib)
-    };
-    let mut clock = Instant::now();
-    let mut scores = fit_attribute(&opts);
-    if let Err(Scoring::Attrib(first @ AttribError::Diverged { .. })) = &scores {
-        let first = first.to_string();
-        for scale in LISSA_SCALES {
-            clock = Instant::now(); // time the run that is reported
-            let retry = fit_attribute(&opts.clone().param("scale", scale));
-            if retry.is_ok() {
-                notes.push(format!(
-                    "{}: the default scale diverged ({first}); scale {scale}, the \
-                     smallest of FiMO's grid {{{}}} that converged, was used",
-                    m.label,
-                    LISSA_SCALES.join(", ")
-                ));
-                scores = retry;
-                break;
-            }
-        }
-        if let Err(Scoring::Attrib(e)) = &scores {
-            return Err(format!(
-                "{e} (also with every scale of FiMO's grid {{{}}})",
-                LISSA_SCALES.join(", ")
-            ));
-        }
-    }
-    let seconds = clock.elapsed().as_secs_f64();
-    match scores {
-        Ok(s) => Ok((s, seconds)),
-        Err(Scoring::Attrib(e)) => Err(e.to_string()),
-        Err(Scoring::Unavailable(why)) => Err(why),
-    }
-}
-
-/// Why a method produced no scores.
-enum Scoring {
-    /// The registry cannot build it.
-    Unavailable(String),
-    /// Fitting or attributing failed.
-    Attrib(AttribError),
-}
-
-impl From<String> for Scoring {
-    fn from(why: String) -> Self {
-        Scoring::Unavailable(why)
-    }
 }
 
 /// One line per case describing its setting (for the report's settings).

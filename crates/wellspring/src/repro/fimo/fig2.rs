@@ -6,6 +6,7 @@
 use wellspring_report::{Cell, LineChart, Report, Table};
 
 use super::common::{CaseResult, PAPER_FINDINGS, cases, describe, run_case, seed_group_sizes};
+use super::methods::METHOD_SETTINGS;
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -37,6 +38,7 @@ fn report(ctx: &RunContext, results: Vec<CaseResult>) -> Report {
          vector over L and the method's scores over L, after each number of further-training \
          epochs.",
     )
+    .setting("methods", METHOD_SETTINGS)
     .note(PAPER_FINDINGS);
     for r in results {
         let (table, chart) = case_table(&r);
@@ -68,7 +70,8 @@ fn report(ctx: &RunContext, results: Vec<CaseResult>) -> Report {
     if ctx.quick {
         report = report.note(
             "--quick: Concrete only, 200 training points trained 100 epochs, 8 test points, \
-             12 left-out points, 4 seeds, further epochs 1–8.",
+             12 left-out points, 4 seeds, further epochs 1–8; LiSSA depth 200; CG, LiSSA and \
+             Arnoldi on Kronecker-512 sketches (no p × p curvature).",
         );
     }
     report
@@ -76,7 +79,11 @@ fn report(ctx: &RunContext, results: Vec<CaseResult>) -> Report {
 
 /// One case's table (cosine per method and epoch) and plot.
 fn case_table(r: &CaseResult) -> (Table, LineChart) {
-    let mut header = vec!["method".to_string(), "fit + attribute (s)".to_string()];
+    let mut header = vec![
+        "method".to_string(),
+        "gradients".to_string(),
+        "fit + attribute (s)".to_string(),
+    ];
     header.extend(r.case.epochs.iter().map(|e| format!("epoch {e}")));
     header.push("peak epoch".to_string());
     let mut table = Table::new(header).title(format!(
@@ -88,7 +95,11 @@ fn case_table(r: &CaseResult) -> (Table, LineChart) {
         .y_label("cosine similarity")
         .markers(true);
     for m in &r.methods {
-        let mut row = vec![Cell::text(m.label), Cell::num(m.seconds, 2)];
+        let mut row = vec![
+            Cell::text(m.label),
+            Cell::text(m.gradients.clone()),
+            Cell::num(m.seconds, 2),
+        ];
         for ec in &m.report.by_epoch {
             row.push(Cell::text(format!(
                 "{:.3} ± {:.3}",

@@ -7,6 +7,7 @@
 use wellspring_report::{Cell, LineChart, Report, Table};
 
 use super::common::{CaseResult, PAPER_FINDINGS, cases, describe, run_case, seed_group_sizes};
+use super::methods::METHOD_SETTINGS;
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -36,6 +37,7 @@ fn report(ctx: &RunContext, results: Vec<CaseResult>) -> Report {
          the largest, over further-training epochs, of the mean ± s.e. over test points × groups \
          of the cosine with the method's scores, with the epoch where it peaks.",
     )
+    .setting("methods", METHOD_SETTINGS)
     .note(PAPER_FINDINGS);
     for r in results {
         let sizes = seed_group_sizes(r.case.seeds);
@@ -65,7 +67,7 @@ fn report(ctx: &RunContext, results: Vec<CaseResult>) -> Report {
 
 /// One case's table (max cosine per method and r) and plot.
 fn case_table(r: &CaseResult, sizes: &[usize]) -> (Table, LineChart) {
-    let mut header = vec!["method".to_string()];
+    let mut header = vec!["method".to_string(), "gradients".to_string()];
     header.extend(sizes.iter().map(|s| format!("r = {s}")));
     let mut table = Table::new(header).title(format!(
         "{}: max over epochs of the cosine with the gold standard vs seeds averaged",
@@ -76,7 +78,7 @@ fn case_table(r: &CaseResult, sizes: &[usize]) -> (Table, LineChart) {
         .y_label("max cosine similarity")
         .markers(true);
     for m in &r.methods {
-        let mut row = vec![Cell::text(m.label)];
+        let mut row = vec![Cell::text(m.label), Cell::text(m.gradients.clone())];
         for &s in sizes {
             row.push(
                 m.report

@@ -2,6 +2,7 @@
 //! the same cached further-training runs through `common`.
 
 mod common;
+mod methods;
 
 pub(super) mod fig2;
 pub(super) mod fig3;

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use wellspring_attrib::methods::trak::{EnsembleParams, train_ensemble};
 use wellspring_attrib::{FittedAttributor, GrouperKind, GroupingSpec, ModelSource, ProjectionSpec};
 use wellspring_core::{Dataset, Grouping};
 use wellspring_data::sample;
@@ -19,39 +20,57 @@ use crate::repro::method::MethodSpec;
 use crate::repro::recipes::{Recipe, device, load_data, train_cached};
 use crate::repro::{ReproError, RunContext};
 
-/// TracIn (final checkpoint, Kronecker-512 loss gradients).
+/// GGDA App. B.3's random-projection width of Inf. (Fisher) and TRAK on MNIST.
+pub(super) const MNIST_PROJECTION: ProjectionSpec = ProjectionSpec::Rademacher { dim: 32 };
+/// ... and on HELOC.
+pub(super) const HELOC_PROJECTION: ProjectionSpec = ProjectionSpec::Rademacher { dim: 16 };
+
+/// TracIn (final checkpoint; exact gradients on small models, else
+/// Kronecker-512 loss gradients: GGDA does not project TracIn).
 pub(super) const TRACIN: MethodSpec = MethodSpec::new("TracIn", "tracin");
-/// Influence with the empirical Fisher; groups use GGDA's batched Fisher.
+/// Influence with the empirical Fisher; groups use GGDA's batched Fisher;
+/// GGDA App. B.3's projection to 32 dimensions (MNIST; HELOC: [`INF_FISHER_HELOC`]).
 pub(super) const INF_FISHER: MethodSpec = MethodSpec::new("Inf. (Fisher)", "if-explicit")
     .params(&[("curvature", "fisher"), ("group-kernel", "batched")])
-    .projection(ProjectionSpec::Rademacher { dim: 512 });
-/// Influence by LiSSA on the Gauss-Newton (GGDA App. B.3: depth 200; 50 in
-/// `--quick`).
-pub(super) const INF_LISSA: MethodSpec =
-    MethodSpec::new("Inf. (LiSSA)", "if-lissa").quick_params(&[("depth", "50")]);
+    .projection(MNIST_PROJECTION);
+/// Inf. (Fisher) with HELOC's projection to 16 dimensions.
+pub(super) const INF_FISHER_HELOC: MethodSpec = INF_FISHER.projection(HELOC_PROJECTION);
+/// Influence by LiSSA on the Gauss-Newton with GGDA App. B.3's values:
+/// damping 0.001, repeat 20, depth 200, scale 50 (`--quick`: 2 repeats of
+/// depth 50).
+pub(super) const INF_LISSA: MethodSpec = MethodSpec::new("Inf. (LiSSA)", "if-lissa")
+    .params(&[
+        ("damping", "0.001"),
+        ("repeats", "20"),
+        ("depth", "200"),
+        ("scale", "50"),
+    ])
+    .quick_params(&[("repeats", "2"), ("depth", "50")]);
 /// Influence by conjugate gradient on the Gauss-Newton.
 pub(super) const INF_CG: MethodSpec = MethodSpec::new("Inf. (CG)", "if-cg");
 /// Gradient dot product (Kronecker-512 loss gradients).
 pub(super) const GRAD_DOT: MethodSpec = MethodSpec::new("Grad-Dot", "grad-dot");
-/// TRAK (M = 1); groups use GGDA's batched Fisher.
-pub(super) const TRAK: MethodSpec =
-    MethodSpec::new("TRAK", "trak").params(&[("group-kernel", "batched")]);
+/// TRAK (M = 1 unless an ensemble is given); groups use GGDA's batched
+/// Fisher; GGDA App. B.3's projection to 32 dimensions (MNIST).
+pub(super) const TRAK: MethodSpec = MethodSpec::new("TRAK", "trak")
+    .params(&[("group-kernel", "batched")])
+    .projection(MNIST_PROJECTION);
 
-/// The method as a run uses it: in `--quick`, a dense projection (given, or
-/// the method's default, as TRAK's) becomes Kronecker-512 (a dense 109k × 512
-/// projection costs seconds per call) and the `--quick` parameters apply
-/// (LiSSA recurses 50 steps instead of 200).
+/// The method as a run uses it: in `--quick`, a wide dense projection
+/// (more than 64 dimensions, given or the method's default) becomes
+/// Kronecker-512 (a dense 109k × 512 projection costs seconds per call) and
+/// the `--quick` parameters apply (LiSSA: 2 repeats of depth 50).
 pub(super) fn for_run(m: MethodSpec, quick: bool) -> Result<MethodSpec, ReproError> {
     if !quick {
         return Ok(m);
     }
     let projection = m.projection.or(m.info()?.caps.default_projection);
-    let dense = matches!(
+    let wide_dense = matches!(
         projection,
-        Some(ProjectionSpec::Rademacher { .. } | ProjectionSpec::Gaussian { .. })
+        Some(ProjectionSpec::Rademacher { dim } | ProjectionSpec::Gaussian { dim }) if dim > 64
     );
     Ok(MethodSpec {
-        projection: if dense {
+        projection: if wide_dense {
             Some(ProjectionSpec::Kronecker { dim: 512 })
         } else {
             m.projection
@@ -62,8 +81,16 @@ pub(super) fn for_run(m: MethodSpec, quick: bool) -> Result<MethodSpec, ReproErr
 }
 
 /// Note for reports of a `--quick` run that used [`for_run`].
-pub(super) const QUICK_METHODS_NOTE: &str = "--quick: dense projections (TRAK, Inf. (Fisher)) \
-    replaced by Kronecker-512 and LiSSA depth 50 instead of 200, to keep the run to seconds.";
+pub(super) const QUICK_METHODS_NOTE: &str = "--quick: LiSSA with 2 repeats of depth 50 \
+    instead of 20 of depth 200, to keep the run to seconds.";
+
+/// The methods' settings (GGDA App. B.3), for the reports.
+pub(super) const METHOD_SETTINGS: &str = "GGDA App. B.3: Inf. (Fisher) and TRAK on random \
+    (Rademacher) projections to 32 dimensions on MNIST, 16 on HELOC; Inf. (LiSSA) damping \
+    0.001, repeat 20, depth 200, scale 50 (Gauss-Newton, minibatch 64); TracIn from the final \
+    checkpoint. GGDA projects only Fisher and TRAK: TracIn, LiSSA, CG and Grad-Dot use exact \
+    gradients on HELOC's logistic regression and Kronecker-512 sketches of the 109 386 \
+    gradients of the MNIST MLP (exact ones would need 5000 × 109 386 floats per method).";
 
 /// Models with at most this many parameters are attributed without projection.
 pub(super) const SMALL_MODEL: usize = 2048;
@@ -190,20 +217,60 @@ impl Setup {
     }
 
     /// Fits `m` on the training set (exact gradients for small models such
-    /// as HELOC's 48-parameter logistic regression); returns the fitted
-    /// method and the seconds it took.
+    /// as HELOC's 48-parameter logistic regression, unless `m` names its
+    /// projection, as GGDA's Fisher and TRAK do); returns the fitted method
+    /// and the seconds it took.
     pub fn fit(
         &self,
         ctx: &RunContext,
         target: &str,
         m: MethodSpec,
     ) -> Result<(Box<dyn FittedAttributor>, f64), ReproError> {
+        self.fit_on(ctx, target, m, &self.source())
+    }
+
+    /// [`Setup::fit`] with an ensemble of `models` members on random halves
+    /// of the training set (TRAK's subsampling fraction 0.5, GGDA App. B.3)
+    /// when `m` takes an ensemble and `models > 1`; the seconds include
+    /// training the members.
+    pub fn fit_ensemble(
+        &self,
+        ctx: &RunContext,
+        target: &str,
+        m: MethodSpec,
+        models: usize,
+    ) -> Result<(Box<dyn FittedAttributor>, f64), ReproError> {
+        let Some(key) = m.info()?.caps.ensemble_param.filter(|_| models > 1) else {
+            return self.fit(ctx, target, m);
+        };
+        let t = Instant::now();
+        let members = train_ensemble(
+            &self.source(),
+            &self.train,
+            &EnsembleParams::new(models).seed(ctx.seed_for(&format!("{target}.ensemble"))),
+            Some(&ctx.cache),
+        )?;
+        let source = self.source().with_ensemble(members);
+        let opts = m
+            .options(ctx.seed_for(&format!("{target}.method")))
+            .param(key, models.to_string());
+        let fitted = m.build(&opts)?.fit_dyn(&source, &self.train)?;
+        Ok((fitted, t.elapsed().as_secs_f64()))
+    }
+
+    fn fit_on(
+        &self,
+        ctx: &RunContext,
+        target: &str,
+        m: MethodSpec,
+        source: &ModelSource,
+    ) -> Result<(Box<dyn FittedAttributor>, f64), ReproError> {
         let mut opts = m.options(ctx.seed_for(&format!("{target}.method")));
-        if self.model.n_params() <= SMALL_MODEL {
+        if m.projection.is_none() && self.model.n_params() <= SMALL_MODEL {
             opts = opts.projection(ProjectionSpec::Identity);
         }
         let t = Instant::now();
-        let fitted = m.build(&opts)?.fit_dyn(&self.source(), &self.train)?;
+        let fitted = m.build(&opts)?.fit_dyn(source, &self.train)?;
         Ok((fitted, t.elapsed().as_secs_f64()))
     }
 

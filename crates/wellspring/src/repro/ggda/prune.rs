@@ -10,7 +10,9 @@ use wellspring_data::DataError;
 use wellspring_eval::{DatasetPruning, ModelRetrainer, Ranking, RemovalPoint};
 use wellspring_report::{BarChart, Cell, LineChart, Report, Table};
 
-use super::common::{QUICK_METHODS_NOTE, Setup, Sizes, acc_cell, acc_mean, for_run, setup};
+use super::common::{
+    METHOD_SETTINGS, QUICK_METHODS_NOTE, Setup, Sizes, acc_cell, acc_mean, for_run, setup,
+};
 use crate::repro::method::MethodSpec;
 use crate::repro::recipes::Recipe;
 use crate::repro::{ReproError, RunContext};
@@ -264,6 +266,7 @@ fn report(ctx: &RunContext, spec: &PruningSpec, st: &Settings, s: &Setup, r: &Ro
         .setting("grouper", GrouperKind::GradKMeans.as_str())
         .setting("models_per_removal", st.models as u64)
         .setting("epochs", s.train_config.epochs as u64)
+        .setting("methods", METHOD_SETTINGS)
         .note(format!("Paper values: {}.", spec.paper_source))
         .note(spec.stand_in.to_string());
     if let Some(f) = &r.full {

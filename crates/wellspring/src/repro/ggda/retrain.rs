@@ -12,7 +12,8 @@ use wellspring_eval::{ModelRetrainer, Ranking, RemovalPoint, RetrainingScore};
 use wellspring_report::{BarChart, Cell, LineChart, Report, Table};
 
 use super::common::{
-    GRAD_DOT, INF_CG, INF_LISSA, Setup, Sizes, TRACIN, TRAK, acc_mean, for_run, setup,
+    GRAD_DOT, INF_CG, INF_LISSA, METHOD_SETTINGS, Setup, Sizes, TRACIN, TRAK, acc_mean, for_run,
+    setup,
 };
 use crate::repro::method::MethodSpec;
 use crate::repro::recipes::MNIST5K_MLP;
@@ -237,6 +238,7 @@ fn report(ctx: &RunContext, st: &Settings, s: &Setup, groupings: &[Grouped], r: 
     .setting("group_size", st.size as u64)
     .setting("extra_grad_kmeans_sizes", format!("{:?}", st.extra_sizes))
     .setting("models_per_removal", st.models as u64)
+    .setting("methods", METHOD_SETTINGS)
     .setting("grouping_seconds", r.grouping_s.join(", "))
     .setting(
         "fit_seconds",

@@ -2,7 +2,7 @@
 //! pruning 25 / 50 / 75% of HELOC with logistic regression, TracIn and
 //! influence (Fisher, LiSSA), DA vs GGDA with groups of 256.
 
-use super::common::{INF_FISHER, INF_LISSA, TRACIN};
+use super::common::{INF_FISHER_HELOC, INF_LISSA, TRACIN};
 use super::prune::{PruningSpec, pruning};
 use crate::repro::recipes::HELOC_LOGREG;
 use crate::repro::{ReproError, RunContext, Target};
@@ -23,7 +23,7 @@ const SPEC: PruningSpec = PruningSpec {
     n_test: (Some(1000), Some(300)),
     epochs: (None, None),
     group_size: (256, 256),
-    methods: &[TRACIN, INF_FISHER, INF_LISSA],
+    methods: &[TRACIN, INF_FISHER_HELOC, INF_LISSA],
     paper: &[
         ("TracIn", "DA", [70.8, 56.3, 47.9], 6.18),
         ("TracIn", "GGDA", [72.4, 72.6, 71.6], 0.09),
