@@ -13,6 +13,8 @@ use wellspring_data::fetch::{self, Check, FileStatus};
 use wellspring_data::{CurlDownloader, DataDir, DatasetName};
 use wellspring_report::{bench, format_duration, workspace_root};
 
+mod compare_dattri;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "wellspring developer tasks")]
 struct Cli {
@@ -43,6 +45,8 @@ enum Cmd {
     },
     /// Run the tidy checks (crates/wellspring/tests/tidy.rs).
     Tidy,
+    /// Time and compare wellspring against dattri on lds-mnist's setting (needs PyPI once).
+    CompareDattri(compare_dattri::CompareArgs),
 }
 
 #[derive(Args)]
@@ -84,6 +88,7 @@ fn run(cli: Cli) -> Result<()> {
             save_baseline,
         } => run_bench(only, save_baseline),
         Cmd::Tidy => cargo(&["test", "-p", "wellspring", "--test", "tidy"]),
+        Cmd::CompareDattri(args) => compare_dattri::run(args),
     }
 }
 

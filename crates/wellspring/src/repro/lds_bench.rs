@@ -4,16 +4,25 @@
 //! 784-128-64-10 with dattri's training recipes), with its LDS (Ilyas et al.
 //! 2022; brittleness paper §2.1), the wall time of fit + attribute for the
 //! full 5000 × 500 score matrix, and the peak resident memory, beside
-//! dattri's reference numbers.
+//! dattri's wall times. Gradient methods run twice where dattri has the
+//! same estimator: with their default projection (labelled with it,
+//! `grad-dot (kronecker:512)`) and exact (`grad-dot (exact)`, identity
+//! projection, the hyper-parameters of [`super::dattri_match`]). The dattri
+//! column comes from `results/compare-dattri.json` (`cargo xtask
+//! compare-dattri`, same machine, same settings) when it exists, else from
+//! issue D's reference numbers, labelled as such.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-use wellspring_attrib::methods::trak::{EnsembleParams, train_ensemble};
-use wellspring_attrib::{MethodOptions, ModelSource, by_name, methods};
+use wellspring_attrib::methods::grad_dot::DEFAULT_PROJECTION;
+use wellspring_attrib::methods::trak::{DEFAULT_TRAK_PROJECTION, EnsembleParams, train_ensemble};
+use wellspring_attrib::{MethodOptions, ModelSource, ProjectionSpec, by_name, methods};
 use wellspring_data::sample;
 use wellspring_eval::{Lds, ModelRetrainer, Output};
-use wellspring_report::{BarChart, Cell, Report, Table};
+use wellspring_report::{BarChart, Cell, CellValue, Report, ReportRecord, Table};
 
+use super::dattri_match::{self as dm, PeakMemory};
 use super::recipes::{device, load_data, recipe, train_cached};
 use super::{ReproError, RunContext, Target};
 
@@ -24,8 +33,10 @@ pub(super) const TARGET: Target = Target {
     run,
 };
 
-/// dattri 0.3 / torch 2.15 wall times on a 2-core CPU, from the issue text
-/// (`(method, LR seconds, MLP seconds)`); `None` where the issue gives none.
+/// dattri 0.3 / torch 2.15 wall times on a 2-core CPU with dattri's own
+/// defaults, from issue D's text (`(method, LR seconds, MLP seconds)`);
+/// `None` where the issue gives none. Used only when no
+/// `compare-dattri.json` measured on this machine is present.
 const DATTRI_SECONDS: [(&str, Option<f64>, Option<f64>); 11] = [
     ("grad-dot", Some(1.1), Some(33.0)),
     ("grad-cos", None, Some(32.0)),
@@ -39,33 +50,6 @@ const DATTRI_SECONDS: [(&str, Option<f64>, Option<f64>); 11] = [
     ("rps", None, Some(0.5)),
     ("tracin", None, None),
 ];
-
-/// Resident-set high-water mark of this process in MiB (Linux), after
-/// resetting it with `clear_refs` so it measures from now on.
-struct PeakMemory {
-    start_mib: Option<f64>,
-}
-
-fn status_kib(field: &str) -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse::<f64>().ok()
-}
-
-impl PeakMemory {
-    fn start() -> Self {
-        // "5" resets the peak RSS (VmHWM) to the current RSS (Linux ≥ 4.0)
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        PeakMemory {
-            start_mib: status_kib("VmRSS:").map(|k| k / 1024.0),
-        }
-    }
-    /// `(peak MiB, peak − start MiB)`.
-    fn finish(&self) -> Option<(f64, f64)> {
-        let peak = status_kib("VmHWM:")? / 1024.0;
-        Some((peak, peak - self.start_mib?))
-    }
-}
 
 struct ModelCase {
     recipe: &'static str,
@@ -114,11 +98,13 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         "peak − start (MiB)",
         "dattri time (s)",
         "speedup vs dattri",
+        "dattri source",
     ])
     .title(format!(
         "LDS (Spearman, {m_subsets} half-subsets, margin) and cost of a full {n_train} × {n_test} score matrix"
     ));
     let mut skipped: Vec<String> = Vec::new();
+    let measured = measured_dattri(ctx, n_train, &mut skipped);
     let mut chart = BarChart::new("LDS per method").y_label("LDS");
     let mut cats: Vec<String> = Vec::new();
     let mut per_model: Vec<(String, Vec<f64>)> = Vec::new();
@@ -147,7 +133,8 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         let truth_s = t.elapsed().as_secs_f64();
         let source =
             ModelSource::new(model.clone(), device()).with_train_config(train_config.clone());
-        let mut runs: Vec<(String, MethodOptions, &'static str, Option<ModelSource>)> = Vec::new();
+        let method_seed = ctx.seed_for("lds-mnist.method");
+        let mut runs: Vec<Run> = Vec::new();
         for info in methods::list() {
             if info.name == "tracin-cp" {
                 skipped.push(format!(
@@ -156,8 +143,34 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
                 ));
                 continue;
             }
-            let opts = MethodOptions::new().seed(ctx.seed_for("lds-mnist.method"));
-            runs.push((info.name.to_string(), opts, info.name, None));
+            let proj = default_projection(info.name, info.uses_gradients);
+            runs.push(Run {
+                label: dm::row_label(info.name, proj),
+                opts: MethodOptions::new().seed(method_seed),
+                name: info.name,
+                src: None,
+                setting: proj.map(|p| p.to_string()),
+            });
+        }
+        let n_params = model.n_params();
+        let scale = dm::lissa_scale(&model.clone().into(), train, &device(), method_seed)?;
+        skipped.push(format!(
+            "{}: exact if-lissa scale s = {scale:.4} (2 (|μ_max| + λ), {} power iterations on the \
+             full-batch Hessian, not timed).",
+            mc.label,
+            dm::POWER_ITERS
+        ));
+        for m in dm::EXACT_METHODS {
+            match dm::exact_options(m, n_params, Some(scale), method_seed) {
+                Ok(opts) => runs.push(Run {
+                    label: dm::row_label(m, Some(ProjectionSpec::Identity)),
+                    opts,
+                    name: m,
+                    src: None,
+                    setting: Some("exact".into()),
+                }),
+                Err(why) => skipped.push(format!("{} {m} (exact): not run: {why}.", mc.label)),
+            }
         }
         let mut ensemble_s = Vec::new();
         for &m in ensembles {
@@ -173,18 +186,26 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             let opts = MethodOptions::new()
                 .seed(ctx.seed_for("lds-mnist.method"))
                 .param("models", m.to_string());
-            runs.push((
-                format!("trak (M = {m})"),
+            runs.push(Run {
+                label: format!("trak (M = {m})"),
                 opts,
-                "trak",
-                Some(source.clone().with_ensemble(members)),
-            ));
+                name: "trak",
+                src: Some(source.clone().with_ensemble(members)),
+                setting: None,
+            });
         }
         let bar = ctx
             .progress
             .bar(runs.len() as u64, format!("lds-mnist {}", mc.label));
         let mut values = Vec::new();
-        for (label, opts, name, src) in &runs {
+        for Run {
+            label,
+            opts,
+            name,
+            src,
+            setting,
+        } in &runs
+        {
             let method = by_name(name, opts).map_err(fail(label.clone()))?;
             let mem = PeakMemory::start();
             let t = Instant::now();
@@ -204,10 +225,13 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
             let lds = truth
                 .score(&scores, Output::Margin)
                 .map_err(eval_fail("LDS"))?;
-            let dattri = DATTRI_SECONDS
-                .iter()
-                .find(|(n, ..)| *n == *label || (label == "trak" && *n == "trak"))
-                .and_then(|r| if mc.dattri_col == 0 { r.1 } else { r.2 });
+            let [dattri, ratio, source_cell] = dattri_cells(
+                measured.as_ref(),
+                mc,
+                name,
+                setting.as_deref(),
+                secs,
+            );
             table.push_row([
                 Cell::text(mc.label),
                 Cell::text(label.clone()),
@@ -218,10 +242,9 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
                 Cell::num(secs, 2),
                 peak.map_or(Cell::text("n/a"), |p| Cell::num(p.0, 0)),
                 peak.map_or(Cell::text("n/a"), |p| Cell::num(p.1, 0)),
-                dattri.map_or(Cell::text("—"), |d| Cell::num(d, 1)),
-                dattri.map_or(Cell::text("—"), |d| {
-                    Cell::text(speedup(d / secs.max(1e-9)))
-                }),
+                dattri,
+                ratio,
+                source_cell,
             ]);
             if !cats.contains(label) {
                 cats.push(label.clone());
@@ -250,7 +273,12 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     report = report
         .paragraph(
             "Every registered method with its default settings on dattri's MNIST-10 benchmark \
-             setting. LDS: Spearman correlation, per test point, between the summed scores of a \
+             setting, the row labelled with the gradient projection it uses by default; and, for \
+             the gradient methods dattri implements the same way, an exact row (no projection) \
+             with the hyper-parameters `cargo xtask compare-dattri` gives both libraries \
+             (absolute damping λ = 0.01 on the Hessian of the mean training loss, CG 10 \
+             iterations, LiSSA depth 200 / batch 64 / scale 2(μ_max + λ), DataInf one λ for every \
+             layer). LDS: Spearman correlation, per test point, between the summed scores of a \
              random half of the training set and the margin of a model retrained on that half \
              (same recipe, cached), averaged over test points. Time: one fit + attribute of the \
              full score matrix in this process (ensemble training for TRAK-M excluded and listed \
@@ -265,12 +293,25 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         .setting("trak_ensembles", format!("1, {ensembles:?}"))
         .setting("models", "mnist5k-logreg (Linear 784-10, SGD lr 0.01, batch 32, 20 epochs); mnist5k-mlp (784-128-64-10, dropout 0.1, SGD lr 0.01 momentum 0.9, batch 64, 50 epochs)")
         .setting("device", "flex (CPU), 2 rayon threads on the development machine")
+        .setting("exact_damping", dm::DAMPING)
+        .setting("exact_cg_iterations", dm::CG_ITERS as u64)
+        .setting(
+            "exact_lissa",
+            format!(
+                "depth {}, batch {}, repeats {}",
+                dm::LISSA_DEPTH,
+                dm::LISSA_BATCH,
+                dm::LISSA_REPEATS
+            ),
+        )
         .table(table)
         .plot("lds-mnist-lds", chart)
         .note(
-            "dattri times: dattri 0.3 with torch 2.15 on a 2-core CPU, from issue D's text \
-             (median of 3 runs, or 1 run where it took over a minute); not re-measured here \
-             (no network for its pretrained benchmark files).",
+            "Exact rows: logistic regression uses its Gauss-Newton matrix, which is its \
+             Hessian, formed (7850 × 7850); the MLP's Hessian (109 386 parameters) is applied \
+             matrix-free (curvature=hessian), so the MLP has no exact if-explicit row. A \
+             sketched influence row (kronecker:512, relative damping) and its exact row solve \
+             different systems; their LDS and time differ for that reason too.",
         )
         .note(
             "dattri's published LDS for this setting are shown only as an image in its README \
@@ -288,6 +329,153 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         ));
     }
     Ok(report)
+}
+
+/// One method run of the table.
+struct Run {
+    label: String,
+    opts: MethodOptions,
+    name: &'static str,
+    src: Option<ModelSource>,
+    /// Projection as `compare-dattri` names its rows (`exact`, `kronecker:512`).
+    setting: Option<String>,
+}
+
+/// The projection a gradient method uses by default (`None`: no projection
+/// applies, as for K-FAC/EK-FAC's eigenbasis or the non-gradient methods).
+fn default_projection(name: &str, uses_gradients: bool) -> Option<ProjectionSpec> {
+    match name {
+        "trak" => Some(DEFAULT_TRAK_PROJECTION),
+        "kfac" | "ekfac" => None,
+        _ if uses_gradients => Some(DEFAULT_PROJECTION),
+        _ => None,
+    }
+}
+
+/// dattri's side of one `compare-dattri` row: dattri's time cell and the
+/// ratio measured in that run.
+struct Measured {
+    dattri: CellValue,
+    ratio: Option<f64>,
+}
+
+/// `(model, method, wellspring setting)` → dattri's time, from
+/// `<out>/compare-dattri.json` when it was written for the same mode and
+/// size; `None` (with a note) otherwise.
+fn measured_dattri(
+    ctx: &RunContext,
+    n_train: usize,
+    notes: &mut Vec<String>,
+) -> Option<BTreeMap<(String, String, String), Measured>> {
+    let path = ctx.out_dir.join("compare-dattri.json");
+    let rec = match ReportRecord::read(&path) {
+        Ok(r) => r,
+        Err(_) => {
+            notes.push(format!(
+                "No {} (run `cargo xtask compare-dattri`): the dattri column shows issue D's \
+                 reference times of dattri with its own defaults, which are not like for like \
+                 (different projection and solver settings, another machine).",
+                path.display()
+            ));
+            return None;
+        }
+    };
+    let same_mode = rec.settings.get("quick").and_then(|v| v.as_bool()) == Some(ctx.quick)
+        && rec.settings.get("train_points").and_then(|v| v.as_u64()) == Some(n_train as u64);
+    if !same_mode {
+        notes.push(format!(
+            "{} was written for another size or mode; the dattri column falls back to issue \
+             D's reference times.",
+            path.display()
+        ));
+        return None;
+    }
+    let text = |c: &Cell| match &c.value {
+        CellValue::Text { text } => text.clone(),
+        _ => String::new(),
+    };
+    let num = |c: &Cell| match c.value {
+        CellValue::Num { value, .. } => Some(value),
+        _ => None,
+    };
+    let mut out = BTreeMap::new();
+    for row in rec.tables.first()?.rows.iter().filter(|r| r.len() > 6) {
+        let ratio = num(&row[4])
+            .zip(num(&row[5]))
+            .map(|(w, d)| d / w.max(1e-9));
+        out.insert(
+            (text(&row[0]), text(&row[1]), text(&row[2])),
+            Measured {
+                dattri: row[5].value.clone(),
+                ratio,
+            },
+        );
+    }
+    let when = rec.environment.date_utc.clone();
+    notes.push(format!(
+        "dattri column: measured by `cargo xtask compare-dattri` ({when}, {}) on this \
+         machine with the same data, weights and settings as the wellspring row, both sides \
+         in the same run; 'speedup vs dattri' is that run's ratio (its wellspring time may \
+         differ from this table's by machine noise). Rows without a dattri counterpart (the \
+         sketched influence rows: dattri's IF attributors take no projector) show —.",
+        path.display()
+    ));
+    Some(out)
+}
+
+/// The dattri time, speedup and source cells of a row.
+fn dattri_cells(
+    measured: Option<&BTreeMap<(String, String, String), Measured>>,
+    mc: &ModelCase,
+    name: &str,
+    setting: Option<&str>,
+    secs: f64,
+) -> [Cell; 3] {
+    let none = || [Cell::text("—"), Cell::text("—"), Cell::text("—")];
+    match measured {
+        Some(map) => {
+            let key = (
+                mc.label.to_string(),
+                name.to_string(),
+                setting.unwrap_or("exact").to_string(),
+            );
+            // the M = 1 row of a method without projection (ekfac) is compared
+            // with compare-dattri's unprojected run
+            let Some(m) = map.get(&key).filter(|_| setting.is_some() || name == "ekfac") else {
+                return none();
+            };
+            let src = if name == "ekfac" {
+                "compare-dattri (labels=true, λ = 0.01)"
+            } else {
+                "compare-dattri"
+            };
+            [
+                Cell {
+                    value: m.dattri.clone(),
+                    paper: None,
+                },
+                m.ratio.map_or(Cell::text("—"), |r| Cell::text(speedup(r))),
+                Cell::text(src),
+            ]
+        }
+        None => {
+            if setting.is_some_and(|s| s == "exact") {
+                return none();
+            }
+            let reference = DATTRI_SECONDS
+                .iter()
+                .find(|(n, ..)| *n == name)
+                .and_then(|r| if mc.dattri_col == 0 { r.1 } else { r.2 });
+            match reference {
+                Some(d) => [
+                    Cell::num(d, 1),
+                    Cell::text(speedup(d / secs.max(1e-9))),
+                    Cell::text("issue D reference (dattri defaults; not like for like)"),
+                ],
+                None => none(),
+            }
+        }
+    }
 }
 
 fn ctx_note_times(notes: &mut Vec<String>, model: &str, truth_s: f64, ensembles: &[(usize, f64)]) {

@@ -69,6 +69,7 @@ targets![
 ];
 
 mod brittleness_common;
+pub mod dattri_match;
 mod fimo_common;
 mod ggda_common;
 pub mod recipes;

@@ -1,0 +1,189 @@
+//! Settings shared by `lds-mnist`'s exact rows and `cargo xtask
+//! compare-dattri`, so that both measure the same estimator with the same
+//! hyper-parameters as dattri (Deng et al. 2024) is run with.
+//!
+//! Exact means no gradient projection (`ProjectionSpec::Identity`): the
+//! curvature is the Hessian of the mean training cross-entropy, the matrix
+//! dattri's influence attributors differentiate twice. For logistic
+//! regression wellspring's Gauss-Newton matrix is that Hessian exactly, and
+//! it is formed (7850 × 7850); for the MLP it is applied matrix-free
+//! (`curvature=hessian`). Every influence-type method gets the same absolute
+//! damping [`DAMPING`] on both sides (dattri's `regularization` is `λ I`
+//! added to the Hessian, wellspring's `damping` is the same `λ`).
+
+use wellspring_attrib::{MethodOptions, ProjectionSpec};
+use wellspring_core::Dataset;
+use wellspring_grad::{CrossEntropy, CurvatureParams, LinearOperator};
+use wellspring_models::AnyModel;
+use wellspring_models::burn_types::Device;
+
+use super::ReproError;
+
+/// Absolute damping `λ` of every influence-type method in the matched runs
+/// (dattri `regularization` / EK-FAC `damping`; LiSSA gets `λ / s`).
+pub const DAMPING: f64 = 0.01;
+/// CG iterations (dattri's default `max_iter`; wellspring runs all of them).
+pub const CG_ITERS: usize = 10;
+/// LiSSA recursion depth, minibatch and repeats (wellspring's defaults).
+pub const LISSA_DEPTH: usize = 200;
+/// LiSSA minibatch of the curvature products.
+pub const LISSA_BATCH: usize = 64;
+/// LiSSA repeats averaged.
+pub const LISSA_REPEATS: usize = 1;
+/// Arnoldi: eigenpairs kept (dattri's `proj_dim`) and iterations (`max_iter`).
+pub const ARNOLDI_RANK: usize = 100;
+/// Arnoldi / Lanczos iterations.
+pub const ARNOLDI_ITERS: usize = 200;
+/// Power iterations for the LiSSA scale `s = 2 (μ_max + λ)`.
+pub const POWER_ITERS: usize = 30;
+
+/// The methods with an exact (identity-projection) row in `lds-mnist`.
+pub const EXACT_METHODS: [&str; 6] = [
+    "grad-dot",
+    "grad-cos",
+    "if-explicit",
+    "if-cg",
+    "if-lissa",
+    "datainf",
+];
+
+/// Largest model whose Gauss-Newton matrix is formed for the exact
+/// influence rows (`p × p` f64; above it the Hessian is applied matrix-free
+/// and `if-explicit` is not run).
+pub const MAX_FORMED_PARAMS: usize = 10_000;
+
+/// Options of `method` with no projection and the matched hyper-parameters,
+/// or `Err(reason)` where the exact method cannot run on this model (the
+/// explicit inverse of a 109 386-parameter Hessian). `lissa_scale` is
+/// [`lissa_scale`]'s value (needed for `if-lissa` only).
+pub fn exact_options(
+    method: &str,
+    n_params: usize,
+    lissa_scale: Option<f64>,
+    seed: u64,
+) -> Result<MethodOptions, String> {
+    let base = MethodOptions::new()
+        .seed(seed)
+        .projection(ProjectionSpec::Identity);
+    let curvature = if n_params <= MAX_FORMED_PARAMS {
+        "gn"
+    } else {
+        "hessian"
+    };
+    let damped = |o: MethodOptions| {
+        o.param("curvature", curvature)
+            .param("damping", DAMPING.to_string())
+    };
+    Ok(match method {
+        "grad-dot" | "grad-cos" => base,
+        "if-explicit" if n_params > MAX_FORMED_PARAMS => {
+            return Err(format!(
+                "the explicit inverse of the {n_params} × {n_params} Hessian ({:.0} GiB in f32) \
+                 does not fit in memory on either side",
+                (n_params as f64).powi(2) * 4.0 / (1u64 << 30) as f64
+            ));
+        }
+        "if-explicit" => damped(base),
+        "if-cg" => damped(base)
+            .param("max-iter", CG_ITERS.to_string())
+            .param("tol", "1e-30"),
+        "if-lissa" => {
+            let s = lissa_scale.ok_or("if-lissa needs the scale from lissa_scale()")?;
+            damped(base)
+                .param("depth", LISSA_DEPTH.to_string())
+                .param("batch", LISSA_BATCH.to_string())
+                .param("repeats", LISSA_REPEATS.to_string())
+                .param("scale", s.to_string())
+        }
+        "if-arnoldi" => damped(base)
+            .param("rank", ARNOLDI_RANK.to_string())
+            .param("iters", ARNOLDI_ITERS.to_string()),
+        "datainf" => base.param("damping", DAMPING.to_string()),
+        // no projection applies; true labels as dattri's EK-FAC uses
+        "ekfac" => MethodOptions::new()
+            .seed(seed)
+            .param("damping", DAMPING.to_string())
+            .param("labels", "true"),
+        other => return Err(format!("{other} has no exact matched setting")),
+    })
+}
+
+/// The label of a method's row: `grad-dot (exact)`, `grad-dot (kronecker:512)`.
+pub fn row_label(method: &str, projection: Option<ProjectionSpec>) -> String {
+    match projection {
+        Some(ProjectionSpec::Identity) => format!("{method} (exact)"),
+        Some(p) => format!("{method} ({p})"),
+        None => method.to_string(),
+    }
+}
+
+/// LiSSA's scale `s = 2 (μ_max + λ)`, with `μ_max` the largest-magnitude
+/// eigenvalue of the Hessian of the mean training loss from
+/// [`POWER_ITERS`] power iterations (seeded start). Both sides get this `s`.
+pub fn lissa_scale(
+    model: &AnyModel,
+    train: &Dataset,
+    device: &Device,
+    seed: u64,
+) -> Result<f64, ReproError> {
+    let fail = |e: wellspring_grad::GradError| ReproError::Failed {
+        target: "dattri-match",
+        reason: format!("power iteration on the Hessian: {e}"),
+    };
+    let op = CurvatureParams::new()
+        .loss(CrossEntropy)
+        .hessian(model.clone(), train, 0..train.len(), device)
+        .map_err(fail)?;
+    let p = op.dim();
+    // seeded start vector (splitmix64 of seed and index), uniform in [-0.5, 0.5)
+    let mut v: Vec<f64> = (0..p as u64)
+        .map(|i| {
+            let mut z = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        })
+        .collect();
+    let mut w = vec![0.0; p];
+    let mut mu = 0.0f64;
+    for _ in 0..POWER_ITERS {
+        let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if !n.is_finite() || n == 0.0 {
+            break;
+        }
+        v.iter_mut().for_each(|x| *x /= n);
+        op.apply(&v, &mut w).map_err(fail)?;
+        mu = v.iter().zip(&w).map(|(a, b)| a * b).sum();
+        std::mem::swap(&mut v, &mut w);
+    }
+    Ok(2.0 * (mu.abs() + DAMPING))
+}
+
+/// Resident-set high-water mark of this process in MiB (Linux), measured
+/// from [`PeakMemory::start`] on: `clear_refs` resets VmHWM to the current RSS.
+#[derive(Debug)]
+pub struct PeakMemory {
+    start_mib: Option<f64>,
+}
+
+fn status_kib(field: &str) -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse::<f64>().ok()
+}
+
+impl PeakMemory {
+    /// Resets the peak (writes "5" to /proc/self/clear_refs) and notes the RSS.
+    pub fn start() -> Self {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        PeakMemory {
+            start_mib: status_kib("VmRSS:").map(|k| k / 1024.0),
+        }
+    }
+    /// `(peak MiB, peak − start MiB)`, `None` off Linux.
+    pub fn finish(&self) -> Option<(f64, f64)> {
+        let peak = status_kib("VmHWM:")? / 1024.0;
+        Some((peak, peak - self.start_mib?))
+    }
+}
