@@ -117,12 +117,52 @@ pub fn row_label(method: &str, projection: Option<ProjectionSpec>) -> String {
     }
 }
 
-/// LiSSA's scale `s = 2 (μ_max + λ)`, with `μ_max` the largest-magnitude
-/// eigenvalue of the Hessian of the mean training loss from
-/// [`POWER_ITERS`] power iterations (seeded start). Both sides get this `s`.
+/// Minibatches whose Hessians' top eigenvalue enters [`lissa_scale`].
+pub const SCALE_BATCHES: usize = 8;
+
+/// LiSSA's scale `s = 2 (μ + λ)`, with `μ` the largest magnitude of the top
+/// eigenvalue of the full-batch Hessian of the mean training loss and of
+/// [`SCALE_BATCHES`] Hessians of [`LISSA_BATCH`]-point minibatches (power
+/// iteration, [`POWER_ITERS`] steps each, seeded). The recursion multiplies
+/// by `I − (H_B + λ)/s` with a minibatch `H_B` at every step, and a
+/// minibatch's curvature can be several times the full batch's, so the
+/// full-batch value alone lets it diverge. Both sides get this `s`.
 pub fn lissa_scale(
     model: &AnyModel,
     train: &Dataset,
+    device: &Device,
+    seed: u64,
+) -> Result<f64, ReproError> {
+    let n = train.len();
+    let mut mu = top_eigenvalue(model, train, &(0..n).collect::<Vec<_>>(), device, seed)?;
+    let mut state = seed ^ 0x5DEE_CE66_D1CE_4E5B;
+    for _ in 0..SCALE_BATCHES {
+        // seeded minibatch: LISSA_BATCH distinct rows
+        let mut rows: Vec<usize> = Vec::with_capacity(LISSA_BATCH);
+        while rows.len() < LISSA_BATCH.min(n) {
+            state = splitmix(state);
+            let r = (state % n as u64) as usize;
+            if !rows.contains(&r) {
+                rows.push(r);
+            }
+        }
+        mu = mu.max(top_eigenvalue(model, train, &rows, device, state)?);
+    }
+    Ok(2.0 * (mu + DAMPING))
+}
+
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `|μ|` of the Hessian of the mean loss over `rows` by power iteration.
+fn top_eigenvalue(
+    model: &AnyModel,
+    train: &Dataset,
+    rows: &[usize],
     device: &Device,
     seed: u64,
 ) -> Result<f64, ReproError> {
@@ -132,32 +172,30 @@ pub fn lissa_scale(
     };
     let op = CurvatureParams::new()
         .loss(CrossEntropy)
-        .hessian(model.clone(), train, 0..train.len(), device)
+        .hessian(model.clone(), train, rows, device)
         .map_err(fail)?;
     let p = op.dim();
-    // seeded start vector (splitmix64 of seed and index), uniform in [-0.5, 0.5)
+    // seeded start vector, uniform in [-0.5, 0.5)
     let mut v: Vec<f64> = (0..p as u64)
         .map(|i| {
-            let mut z = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            (z >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            (splitmix(seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 11) as f64
+                / (1u64 << 53) as f64
+                - 0.5
         })
         .collect();
     let mut w = vec![0.0; p];
     let mut mu = 0.0f64;
     for _ in 0..POWER_ITERS {
-        let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if !n.is_finite() || n == 0.0 {
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if !norm.is_finite() || norm == 0.0 {
             break;
         }
-        v.iter_mut().for_each(|x| *x /= n);
+        v.iter_mut().for_each(|x| *x /= norm);
         op.apply(&v, &mut w).map_err(fail)?;
         mu = v.iter().zip(&w).map(|(a, b)| a * b).sum();
         std::mem::swap(&mut v, &mut w);
     }
-    Ok(2.0 * (mu.abs() + DAMPING))
+    Ok(mu.abs())
 }
 
 /// Resident-set high-water mark of this process in MiB (Linux), measured

@@ -155,10 +155,10 @@ fn run(ctx: &RunContext) -> Result<Report, ReproError> {
         let n_params = model.n_params();
         let scale = dm::lissa_scale(&model.clone().into(), train, &device(), method_seed)?;
         skipped.push(format!(
-            "{}: exact if-lissa scale s = {scale:.4} (2 (|μ_max| + λ), {} power iterations on the \
-             full-batch Hessian, not timed).",
+            "{}: exact if-lissa scale s = {scale:.4} (2 (μ + λ), μ the largest top eigenvalue of \
+             the full-batch Hessian and of {} minibatch Hessians, not timed).",
             mc.label,
-            dm::POWER_ITERS
+            dm::SCALE_BATCHES
         ));
         for m in dm::EXACT_METHODS {
             match dm::exact_options(m, n_params, Some(scale), method_seed) {
