@@ -13,23 +13,27 @@
 //! `results/compare-dattri.{md,json,svg}`; `lds-mnist` reads its dattri
 //! times from that JSON.
 
+mod python;
+mod report;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
 use wellspring::attrib::{MethodOptions, ModelSource, ProjectionSpec, by_name};
-use wellspring::core::{Dataset, Features, ScoreMatrix, Targets, npy};
+use wellspring::core::{Dataset, Features, Targets, npy};
 use wellspring::data::sample;
-use wellspring::eval::{pearson, spearman};
 use wellspring::models::{Model, ModelConfig};
 use wellspring::repro::RunContext;
 use wellspring::repro::dattri_match::{self as dm, PeakMemory};
 use wellspring::repro::recipes::{device, load_data, recipe, train_cached};
-use wellspring_report::{BarChart, Cell, Report, Table, workspace_root};
+use wellspring_report::{BarChart, Report, Table, workspace_root};
+
+use python::{ensure_venv, probe, run_dattri, target_dir};
+use report::{NOTES, PARAGRAPH, agreement, row};
 
 /// Options of `cargo xtask compare-dattri`.
 #[derive(Args)]
@@ -111,19 +115,15 @@ type Pair = (String, String, Vec<(ProjectionSpec, MethodOptions)>, Value);
 
 /// One wellspring configuration and what it measured.
 struct WsRun {
+    /// `exact` or the projection.
     setting: String,
     seconds: f64,
+    /// `(peak, peak − start)` MiB.
     peak: Option<(f64, f64)>,
+    /// 1-minute load average at the start.
     load: f64,
+    /// The saved score matrix, or the error.
     scores: Result<PathBuf, String>,
-}
-
-/// dattri's side of a pair.
-struct DattriRun {
-    spec: Value,
-    outcome: Result<Value, String>,
-    load: f64,
-    scores: PathBuf,
 }
 
 /// Entry point of `cargo xtask compare-dattri`.
@@ -349,80 +349,6 @@ pub fn run(args: CompareArgs) -> Result<()> {
     Ok(())
 }
 
-const PARAGRAPH: &str = "Both libraries attribute the same exported weights on the same \
-    exported data (the first 5000 MNIST training and 500 test digits; the models of \
-    `lds-mnist`, trained once by wellspring and written as safetensors in PyTorch layout). \
-    Time: wellspring's fit + attribute in the xtask process; dattri's attributor construction, \
-    `cache` and `attribute` in a fresh Python process (imports and data loading not timed), \
-    run right after on the same machine with the same thread count (OMP_NUM_THREADS, \
-    MKL_NUM_THREADS and torch.set_num_threads set to the core count). Memory: VmHWM after \
-    resetting it with /proc/self/clear_refs just before the clock starts, on each side; in \
-    brackets the growth over the RSS at that point. Agreement: Pearson and Spearman \
-    correlation between wellspring's and dattri's scores of the 5000 training points, per \
-    test point. Both matrices are n_train × n_test with positive = the training point helps \
-    (dattri returns this orientation and sign for every method here; the Python side \
-    checks the shape). Goal (issue G): dattri / wellspring ≥ 10 for every method at equal \
-    settings, ≥ 50 for the projection methods.";
-
-const NOTES: [&str; 8] = [
-    "Exact = no projection on either side (wellspring `--projection identity`; dattri TracIn \
-     with `proj_type=identity`, its IF attributors, which take no projector). The curvature \
-     is the Hessian of the mean training cross-entropy on both sides: for LR wellspring forms \
-     its Gauss-Newton matrix, which for a linear model is that Hessian; for the MLP it uses \
-     matrix-free Hessian-vector products (`curvature=hessian`, central differences of f64 \
-     gradients), dattri autodiff Hessian-vector products.",
-    "Damping: wellspring `damping=λ` and dattri `regularization=λ` both add λI to the \
-     curvature (λ in the settings). LiSSA: wellspring iterates h ← b + h − (C_B + λ)h/s and \
-     returns h/s; dattri iterates x ← v + (1 − d)x − C_B x/s and returns x/s, the same \
-     recursion when d = λ/s, which is what dattri gets; depth, minibatch, repeats and s are \
-     the same on both sides, the minibatches are drawn by each side's own generator. CG: the \
-     same iteration count on both sides (wellspring's tolerance set to 1e-30 so it never \
-     stops early; it does stop a column on non-positive curvature of the MLP Hessian), but \
-     dattri starts from x₀ = v and wellspring from x₀ = 0, so truncated iterates differ. \
-     Arnoldi: top rank eigenpairs of C + λI from the same number of Krylov iterations \
-     (dattri Arnoldi, wellspring Lanczos; different random start vectors); dattri keeps \
-     eigenvalues by magnitude and divides by their square roots, wellspring drops \
-     non-positive ones.",
-    "DataInf: one absolute λ for every layer on both sides (wellspring's new `damping` \
-     option; its default is λ_l = 0.1 · mean ‖g_l‖² / d_l per layer). Layers are the same \
-     three (LR: one) Linear layers, weight and bias together.",
-    "EK-FAC: both sides fit the Kronecker factors and the corrected eigenvalues on the \
-     dataset's labels (wellspring `labels=true`; its default samples labels from the model, \
-     the true Fisher). Two things about dattri 0.3's EK-FAC: (1) torch's float32 `eigh` \
-     fails to converge on MNIST's input covariance (constant-zero pixels give many repeated \
-     zero eigenvalues), so the harness takes its two eigendecompositions in float64; (2) it \
-     rotates a layer gradient as Q_S dW Q_Aᵀ with Q from `eigh` (eigenvectors in the \
-     columns), i.e. by Q instead of Qᵀ, so its eigenvalue correction and inverse are taken \
-     in a basis that is not the K-FAC eigenbasis. On the quick LR case the textbook formula \
-     (Q_Sᵀ dW Q_A, float64, by hand) agrees with wellspring's scores to a per-test Pearson \
-     of 1.000 and dattri's rotation only to 0.597, which is the agreement the EK-FAC rows \
-     show: they compare timings of the same amount of work, not the same estimator.",
-    "dattri runs inside `torch.no_grad()` (its torch.func transforms do not need the outer \
-     autograd graph; with it, LiSSA keeps every recursion step's graph: on the quick LR case \
-     39 s and 4.9 GB instead of 7 s and 0.9 GB, same scores), except EK-FAC, which calls \
-     `backward()`.",
-    "Sketched = the methods dattri can project (TracIn/Grad-Dot/Grad-Cos and TRAK; dattri's \
-     IF attributors take no projector), at k = 512 on both sides. dattri projects with a \
-     dense matrix (BasicProjector on CPU, regenerated in blocks of 100 columns); wellspring \
-     with a dense Gaussian/Rademacher matrix of the same distribution, or with its per-layer \
-     Kronecker sketch (its default). Two independent random projections agree only \
-     approximately, so the agreement of sketched rows is bounded by how well each sketch \
-     keeps the exact scores: the last column gives each side's Pearson correlation with \
-     wellspring's exact scores. TRAK: M = 1 (the exported model), margin output \
-     log p − log(1 − p), Q = 1 − p, no regularisation on either side (dattri's default \
-     `regularization=0`; wellspring `lambda=0`).",
-    "dattri loaders: the cache loader holds the whole training set in one batch (dattri's \
-     Hessian-based attributors sum per-batch inverse-Hessian products, so one batch is the \
-     only setting that solves the full-data system), and its attribute loop recomputes the \
-     test-side transformation once per training batch, so training batches are as large as \
-     memory allows (usually all 5000 points); test batches are smaller where dattri's \
-     vmapped products need it (batch sizes per run in the settings).",
-    "Times are from a shared 2-core development machine: other engineers' builds and tests \
-     may run at the same time. The load average (1 min) at the start of each side's run is \
-     in the table; a pair measured under very different load is less reliable than the \
-     ratio suggests.",
-];
-
 /// Loader batch sizes of a dattri run: `(train, test)`.
 fn batches(model: &str, method: &str, n_train: usize, n_test: usize) -> (usize, usize) {
     let test = match (model, method) {
@@ -489,6 +415,7 @@ fn export(dir: &Path, model: &Model, train: &Dataset, test: &Dataset) -> Result<
     Ok(())
 }
 
+/// The 1-minute load average (NaN off Linux).
 fn load_avg() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -496,6 +423,7 @@ fn load_avg() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Where a wellspring run's scores and record go.
 fn ws_paths(dir: &Path, method: &str, p: ProjectionSpec) -> (PathBuf, PathBuf) {
     let tag = format!("{method}-{}", p.to_string().replace(':', "-"));
     (
@@ -564,333 +492,4 @@ fn label_of(p: ProjectionSpec) -> String {
         ProjectionSpec::Identity => "exact".into(),
         other => other.to_string(),
     }
-}
-
-/// Runs one dattri attribution in a fresh Python process, capped at `timeout`.
-fn run_dattri(
-    python: &Path,
-    dir: &Path,
-    tag: &str,
-    spec: Value,
-    threads: usize,
-    timeout: u64,
-    resume: bool,
-) -> Result<DattriRun> {
-    let spec_path = dir.join(format!("{tag}-dattri-spec.json"));
-    let meta_path = dir.join(format!("{tag}-dattri.json"));
-    let scores = dir.join(format!("{tag}-dattri.npy"));
-    let status_path = dir.join(format!("{tag}-dattri-status.json"));
-    if resume && let Ok(text) = std::fs::read_to_string(&status_path) {
-        let v: Value = serde_json::from_str(&text)?;
-        let outcome = match v["error"].as_str() {
-            Some(e) => Err(e.to_string()),
-            None => Ok(serde_json::from_str(&std::fs::read_to_string(&meta_path)?)?),
-        };
-        let load = v["load"].as_f64().unwrap_or(f64::NAN);
-        return Ok(DattriRun {
-            spec,
-            outcome,
-            load,
-            scores,
-        });
-    }
-    let _ = std::fs::remove_file(&meta_path);
-    std::fs::write(&spec_path, serde_json::to_string_pretty(&spec)?)?;
-    let log = std::fs::File::create(dir.join(format!("{tag}-dattri.log")))?;
-    let script = workspace_root().join("xtask/dattri/run_dattri.py");
-    let n = threads.to_string();
-    let load = load_avg();
-    let mut child = Command::new(python)
-        .arg(&script)
-        .arg("run")
-        .arg(&spec_path)
-        .env("OMP_NUM_THREADS", &n)
-        .env("MKL_NUM_THREADS", &n)
-        .env("TQDM_DISABLE", "1")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", script.display()))?;
-    let clock = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break Some(s);
-        }
-        if clock.elapsed() > Duration::from_secs(timeout) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let outcome = match status {
-        None => Err(format!("capped: still running after {timeout} s, killed")),
-        Some(s) if !s.success() => {
-            let text =
-                std::fs::read_to_string(dir.join(format!("{tag}-dattri.log"))).unwrap_or_default();
-            let last = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            Err(format!("failed ({s}): {last}"))
-        }
-        Some(_) => Ok(serde_json::from_str(
-            &std::fs::read_to_string(&meta_path)
-                .with_context(|| format!("reading {}", meta_path.display()))?,
-        )?),
-    };
-    let status = json!({"error": outcome.as_ref().err(), "load": load});
-    std::fs::write(&status_path, status.to_string())?;
-    Ok(DattriRun {
-        spec,
-        outcome,
-        load,
-        scores,
-    })
-}
-
-fn mib(peak: Option<(f64, f64)>) -> Cell {
-    peak.map_or(Cell::text("n/a"), |(p, g)| {
-        Cell::text(format!("{p:.0} (+{g:.0})"))
-    })
-}
-
-/// Adds the timing row of one wellspring setting; returns dattri / wellspring.
-fn row(
-    t: &mut Table,
-    model: &str,
-    method: &str,
-    w: &WsRun,
-    d: &DattriRun,
-    dsetting: &str,
-) -> Option<f64> {
-    let goal = if w.setting == "exact" { 10.0 } else { 50.0 };
-    let (dcell, ratio, ratio_cell, dmem) = match (&d.outcome, &w.scores) {
-        (_, Err(e)) => (
-            Cell::text("—"),
-            None,
-            Cell::text(format!("wellspring failed: {e}")),
-            Cell::text("—"),
-        ),
-        (Ok(m), Ok(_)) => {
-            let s = m["seconds"].as_f64().unwrap_or(f64::NAN);
-            let r = s / w.seconds.max(1e-9);
-            let peak = m["peak_rss_mib"].as_f64();
-            let start = m["start_rss_mib"].as_f64();
-            let mem = match (peak, start) {
-                (Some(p), Some(s0)) => Cell::text(format!("{p:.0} (+{:.0})", p - s0)),
-                _ => Cell::text("n/a"),
-            };
-            (Cell::num(s, 2), Some(r), Cell::text(ratio_text(r)), mem)
-        }
-        (Err(e), Ok(_)) if e.starts_with("capped") => {
-            let cap = d.spec["timeout"].as_f64();
-            let r = cap.map(|c| c / w.seconds.max(1e-9));
-            (
-                Cell::text(format!("> cap ({e})")),
-                None,
-                Cell::text(r.map_or("—".into(), |r| format!("> {}", ratio_text(r)))),
-                Cell::text("—"),
-            )
-        }
-        (Err(e), Ok(_)) => (
-            Cell::text(format!("dattri {e}")),
-            None,
-            Cell::text("—"),
-            Cell::text("—"),
-        ),
-    };
-    let verdict = ratio.map_or("—".to_string(), |r| {
-        if r >= goal {
-            format!("≥ {goal:.0}×: met")
-        } else {
-            format!("≥ {goal:.0}×: missed")
-        }
-    });
-    t.push_row([
-        Cell::text(model),
-        Cell::text(method),
-        Cell::text(w.setting.clone()),
-        Cell::text(if dsetting == "exact" {
-            "exact".to_string()
-        } else {
-            dsetting.to_string()
-        }),
-        Cell::num(w.seconds, 2),
-        dcell,
-        ratio_cell,
-        Cell::text(verdict),
-        mib(w.peak),
-        dmem,
-        Cell::text(format!("{:.1} / {:.1}", w.load, d.load)),
-    ]);
-    ratio
-}
-
-fn ratio_text(r: f64) -> String {
-    if r >= 10.0 {
-        format!("{r:.0}×")
-    } else if r >= 1.0 {
-        format!("{r:.1}×")
-    } else {
-        format!("{r:.2}×")
-    }
-}
-
-/// Per-test-point Pearson and Spearman: `(mean, min)` of each, and the
-/// number of test points where a correlation is undefined.
-fn per_test(a: &ScoreMatrix, b: &ScoreMatrix) -> ((f64, f64), (f64, f64), usize) {
-    let (mut ps, mut ss, mut undefined) = (Vec::new(), Vec::new(), 0);
-    for j in 0..a.n_test() {
-        let x: Vec<f64> = a.column(j).iter().map(|&v| v as f64).collect();
-        let y: Vec<f64> = b.column(j).iter().map(|&v| v as f64).collect();
-        match (pearson(&x, &y), spearman(&x, &y)) {
-            (Some(p), Some(s)) if p.is_finite() && s.is_finite() => {
-                ps.push(p);
-                ss.push(s);
-            }
-            _ => undefined += 1,
-        }
-    }
-    let stat = |v: &[f64]| {
-        if v.is_empty() {
-            (f64::NAN, f64::NAN)
-        } else {
-            (
-                v.iter().sum::<f64>() / v.len() as f64,
-                v.iter().copied().fold(f64::INFINITY, f64::min),
-            )
-        }
-    };
-    (stat(&ps), stat(&ss), undefined)
-}
-
-fn agreement(
-    t: &mut Table,
-    model: &str,
-    method: &str,
-    w: &WsRun,
-    d: &DattriRun,
-    dir: &Path,
-    notes: &mut Vec<String>,
-) {
-    let mut cells = vec![
-        Cell::text(model),
-        Cell::text(method),
-        Cell::text(w.setting.clone()),
-    ];
-    let loaded = match (&w.scores, &d.outcome) {
-        (Ok(p), Ok(_)) => ScoreMatrix::load_npy(p)
-            .and_then(|a| Ok((a, ScoreMatrix::load_npy(&d.scores)?)))
-            .map_err(|e| e.to_string()),
-        _ => Err("no pair of score matrices".to_string()),
-    };
-    let Ok((a, b)) = loaded else {
-        cells.extend((0..5).map(|_| Cell::text("—")));
-        t.push_row(cells);
-        return;
-    };
-    if a.shape() != b.shape() {
-        notes.push(format!(
-            "{model} {method} ({}): shapes differ, wellspring {:?} vs dattri {:?}",
-            w.setting,
-            a.shape(),
-            b.shape()
-        ));
-    }
-    let ((pm, pmin), (sm, smin), undefined) = per_test(&a, &b);
-    let bad = b.as_slice().iter().filter(|v| !v.is_finite()).count();
-    if bad > 0 || undefined > 0 {
-        notes.push(format!(
-            "{model} {method} ({}): dattri returned {bad} non-finite scores; correlation \
-             undefined on {undefined} of {} test points (left out of mean/min).",
-            w.setting,
-            a.n_test()
-        ));
-    }
-    cells.extend([
-        Cell::num(pm, 3),
-        Cell::num(pmin, 3),
-        Cell::num(sm, 3),
-        Cell::num(smin, 3),
-    ]);
-    let exact = ws_paths(dir, method, ProjectionSpec::Identity).0;
-    let vs_exact = if w.setting != "exact" && exact.exists() {
-        ScoreMatrix::load_npy(&exact).ok().map(|e| {
-            let ws = per_test(&a, &e).0.0;
-            let da = per_test(&b, &e).0.0;
-            Cell::text(format!("{ws:.3} / {da:.3}"))
-        })
-    } else {
-        None
-    };
-    cells.push(vs_exact.unwrap_or_else(|| Cell::text("—")));
-    t.push_row(cells);
-}
-
-/// `$CARGO_TARGET_DIR`, else `<root>/target`.
-fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
-        Some(t) => std::path::absolute(PathBuf::from(&t)).unwrap_or_else(|_| t.into()),
-        None => root.join("target"),
-    }
-}
-
-/// Creates `target/dattri-venv` and installs `xtask/dattri/requirements.txt`
-/// unless dattri and torch already import there; returns its python.
-fn ensure_venv(root: &Path, python: &str) -> Result<PathBuf> {
-    let venv = target_dir(root).join("dattri-venv");
-    let py = venv.join("bin").join("python");
-    if !py.exists() {
-        eprintln!("creating {}", venv.display());
-        let s = Command::new(python)
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .with_context(|| format!("running {python} -m venv"))?;
-        if !s.success() {
-            bail!("{python} -m venv {} failed ({s})", venv.display());
-        }
-    }
-    if probe(&py).is_ok() {
-        return Ok(py);
-    }
-    let req = root.join("xtask/dattri/requirements.txt");
-    eprintln!("installing {} (torch pulls ~5 GB of wheels)", req.display());
-    let s = Command::new(&py)
-        .args(["-m", "pip", "install", "-r"])
-        .arg(&req)
-        .status()
-        .context("running pip")?;
-    if !s.success() {
-        bail!(
-            "`{} -m pip install -r {}` failed ({s}); the package registry must be reachable once",
-            py.display(),
-            req.display()
-        );
-    }
-    probe(&py)?;
-    Ok(py)
-}
-
-/// Versions of python, torch and dattri in the venv (fails if they do not import).
-fn probe(py: &Path) -> Result<Value> {
-    let script = workspace_root().join("xtask/dattri/run_dattri.py");
-    let out = Command::new(py)
-        .arg(&script)
-        .arg("probe")
-        .output()
-        .with_context(|| format!("running {}", py.display()))?;
-    if !out.status.success() {
-        bail!(
-            "dattri/torch do not import in {}: {}",
-            py.display(),
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-    }
-    Ok(serde_json::from_slice(&out.stdout)?)
 }

@@ -444,10 +444,11 @@ fn dattri_cells(
             let Some(m) = map.get(&key).filter(|_| setting.is_some() || name == "ekfac") else {
                 return none();
             };
-            let src = if name == "ekfac" {
-                "compare-dattri (labels=true, λ = 0.01)"
-            } else {
-                "compare-dattri"
+            // rows whose own settings differ from compare-dattri's matched run say so
+            let src = match name {
+                "ekfac" => "compare-dattri (there labels=true, λ = 0.01)",
+                "trak" => "compare-dattri (there lambda = 0)",
+                _ => "compare-dattri",
             };
             [
                 Cell {
