@@ -241,6 +241,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
                 ));
             }
         }
+        warm_up(&source, train, test, method_seed)?;
         let bar = ctx
             .progress
             .bar(pairs.len() as u64, format!("compare-dattri {}", mc.label));
@@ -412,6 +413,20 @@ fn export(dir: &Path, model: &Model, train: &Dataset, test: &Dataset) -> Result<
         npy::write(&dir.join(format!("y_{name}.npy")), &[d.len()], &y)?;
     }
     model.export_safetensors(dir.join("model.safetensors"))?;
+    Ok(())
+}
+
+/// One untimed exact Grad-Dot on a few points, so that the first timed run
+/// does not pay the process's one-time start-up (thread pools, kernels);
+/// `run_dattri.py` warms each dattri process up the same way.
+fn warm_up(source: &ModelSource, train: &Dataset, test: &Dataset, seed: u64) -> Result<()> {
+    let few = |d: &Dataset, n: usize| sample::first_n(d, n.min(d.len()));
+    let opts = MethodOptions::new()
+        .seed(seed)
+        .projection(ProjectionSpec::Identity);
+    by_name("grad-dot", &opts)?
+        .fit_dyn(source, &few(train, 16)?)?
+        .attribute(&few(test, 4)?)?;
     Ok(())
 }
 
