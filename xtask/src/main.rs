@@ -15,6 +15,8 @@ use wellspring_data::fetch::{self, Check, FileStatus};
 use wellspring_data::{CurlDownloader, DataDir, DatasetName};
 use wellspring_report::{bench, format_duration, workspace_root};
 
+mod compare_dattri;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "wellspring developer tasks")]
 struct Cli {
@@ -45,6 +47,8 @@ enum Cmd {
     },
     /// Check the house rules and the crate layering (xtask/src/tidy.rs).
     Tidy,
+    /// Time and compare wellspring against dattri on lds-mnist's setting (needs PyPI once).
+    CompareDattri(compare_dattri::CompareArgs),
 }
 
 #[derive(Args)]
@@ -86,6 +90,7 @@ fn run(cli: Cli) -> Result<()> {
             save_baseline,
         } => run_bench(only, save_baseline),
         Cmd::Tidy => run_tidy(),
+        Cmd::CompareDattri(args) => compare_dattri::run(args),
     }
 }
 

@@ -44,8 +44,11 @@ pub const GATED: &[(&str, &str, &[&str])] = &[
 ];
 
 /// The only items of `wellspring::repro` that the CLI and `xtask` may name:
-/// the registry and the run API. Targets, paper families (`sve`, `ggda`,
-/// ...), recipes and method specs are the library's inside.
+/// the registry and the run API, plus `dattri_match`, the head-to-head
+/// settings and model that `lds-mnist` shares with `cargo xtask
+/// compare-dattri` (so both attribute the same weights with the same
+/// hyper-parameters). Targets, paper families (`sve`, `ggda`, ...), recipes
+/// and method specs are the library's inside.
 pub const REPRO_API: &[&str] = &[
     "self",
     "registry",
@@ -59,6 +62,7 @@ pub const REPRO_API: &[&str] = &[
     "RunFn",
     "Target",
     "ReproError",
+    "dattri_match",
 ];
 
 /// Where the CLI-side rule applies: the `wellspring` binary and `xtask`.

@@ -11,7 +11,8 @@
 //! 2024, §3),
 //! `λ_l = damping-scale · (1/(n d_l)) Σ_k ‖g_kl‖²` (default scale 0.1) with
 //! `d_l` the layer's number of parameters, whatever the projection (a
-//! sketch keeps `‖g‖²` in expectation, not the width). `g` is
+//! sketch keeps `‖g‖²` in expectation, not the width), or one absolute `λ`
+//! for every layer (`damping`, dattri's `regularization`). `g` is
 //! the (projected) loss gradient. Blocks `l` are the model's layers: with the
 //! identity projection the layers' parameters (each layer's `d_l × d_l`
 //! matrix `M_l` is formed when `d_l ≤ n` and `d_l ≤` [`MAX_BLOCK`];
@@ -54,6 +55,7 @@ pub const MAX_BLOCK: usize = 8192;
 #[derive(Clone, Debug, PartialEq)]
 pub struct DataInfParams {
     scale: f64,
+    absolute: Option<f64>,
     projection: ProjectionSpec,
     seed: u64,
 }
@@ -62,6 +64,7 @@ impl Default for DataInfParams {
     fn default() -> Self {
         DataInfParams {
             scale: 0.1,
+            absolute: None,
             projection: DEFAULT_PROJECTION,
             seed: 0,
         }
@@ -77,6 +80,13 @@ impl DataInfParams {
     /// `λ_l = scale · mean ‖g_l‖² / d_l`, `d_l` the layer's parameter count (> 0).
     pub fn damping_scale(mut self, s: f64) -> Self {
         self.scale = s;
+        self
+    }
+
+    /// One absolute `λ` (> 0) for every layer instead of the relative rule
+    /// (dattri's `regularization`).
+    pub fn damping(mut self, lambda: f64) -> Self {
+        self.absolute = Some(lambda);
         self
     }
 
@@ -98,6 +108,15 @@ impl DataInfParams {
             return Err(AttribError::invalid_param(
                 "datainf.damping-scale",
                 self.scale,
+                "must be finite and > 0",
+            ));
+        }
+        if let Some(l) = self.absolute
+            && (!l.is_finite() || l <= 0.0)
+        {
+            return Err(AttribError::invalid_param(
+                "datainf.damping",
+                l,
                 "must be finite and > 0",
             ));
         }
@@ -164,6 +183,7 @@ impl Attributor for DataInfParams {
         }
         Ok(DataInf {
             scale: self.scale,
+            absolute: self.absolute,
             feat,
             blocks,
             sizes,
@@ -191,6 +211,7 @@ struct State {
 #[derive(Debug)]
 pub struct DataInf {
     scale: f64,
+    absolute: Option<f64>,
     feat: GradFeaturizer,
     blocks: Vec<Range<usize>>,
     /// Parameters `d_l` of each block's layer (all parameters for one block).
@@ -231,7 +252,11 @@ impl DataInf {
                         .sum()
                 })
                 .collect();
-            let lambda = (self.scale * norms.iter().sum::<f64>() / (n as f64 * d_l.max(1) as f64))
+            let lambda = self
+                .absolute
+                .unwrap_or_else(|| {
+                    self.scale * norms.iter().sum::<f64>() / (n as f64 * d_l.max(1) as f64)
+                })
                 .max(f64::MIN_POSITIVE);
             weights.push(
                 norms
@@ -474,8 +499,17 @@ fn build(r: &mut OptionReader<'_>) -> Result<Box<dyn DynAttributor>> {
     let mut p = DataInfParams::new()
         .projection(r.projection().unwrap_or(DEFAULT_PROJECTION))
         .seed(r.seed());
-    if let Some(s) = r.get::<f64>("damping-scale")? {
-        p = p.damping_scale(s);
+    match (r.get::<f64>("damping-scale")?, r.get::<f64>("damping")?) {
+        (Some(_), Some(_)) => {
+            return Err(AttribError::invalid_param(
+                "datainf.damping",
+                "both damping and damping-scale",
+                "give one of them",
+            ));
+        }
+        (Some(s), None) => p = p.damping_scale(s),
+        (None, Some(l)) => p = p.damping(l),
+        (None, None) => {}
     }
     p.check()?;
     Ok(Box::new(p))
@@ -487,10 +521,16 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
     description: "DataInf: per-layer Sherman-Morrison inverse of the damped empirical Fisher",
     paper: "Kwon et al. 2024; FiMO §4.3.3",
     uses_gradients: true,
-    params: &[(
-        "damping-scale",
-        "λ_l = scale · mean ‖g_l‖² / d_l, d_l the layer's parameter count (default 0.1); kronecker:k sketches each layer separately",
-    )],
+    params: &[
+        (
+            "damping-scale",
+            "λ_l = scale · mean ‖g_l‖² / d_l, d_l the layer's parameter count (default 0.1); kronecker:k sketches each layer separately",
+        ),
+        (
+            "damping",
+            "one absolute λ > 0 for every layer (dattri's regularization) instead of damping-scale",
+        ),
+    ],
     caps: super::Capabilities::projected(DEFAULT_PROJECTION),
     build,
 };

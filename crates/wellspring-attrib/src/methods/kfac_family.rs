@@ -15,7 +15,9 @@
 //! model the two differ only in `Λ`. The rotation is applied to the layer
 //! factors `(a_i, δ_i)` directly (no `p × p` matrix, no per-example gradient
 //! vector before projection). Damping `λ = damping-rel · mean(Λ)` (default
-//! 0.1, kronfluence's heuristic) or an absolute `damping`.
+//! 0.1, kronfluence's heuristic) or an absolute `damping`. `labels=true`
+//! takes the factors and corrections from the dataset's labels instead (the
+//! empirical Fisher, as dattri's EK-FAC does).
 //!
 //! Sign: removing a helpful `z_i` raises the test loss: positive = helps.
 //! Only Linear and Conv2d layers are factored; other layers (BatchNorm,
@@ -57,6 +59,7 @@ pub struct KfacInfluenceParams {
     damping: KfacDamping,
     seed: u64,
     layers: Option<Vec<String>>,
+    true_labels: bool,
 }
 
 impl KfacInfluenceParams {
@@ -67,6 +70,7 @@ impl KfacInfluenceParams {
             damping: KfacDamping::Relative(0.1),
             seed: 0,
             layers: None,
+            true_labels: false,
         }
     }
 
@@ -82,6 +86,13 @@ impl KfacInfluenceParams {
     /// The damping.
     pub fn damping(mut self, d: KfacDamping) -> Self {
         self.damping = d;
+        self
+    }
+
+    /// Fit the factors (and EK-FAC's corrections) on the dataset's labels
+    /// (empirical Fisher) instead of labels sampled from the model.
+    pub fn true_labels(mut self, on: bool) -> Self {
+        self.true_labels = on;
         self
     }
 
@@ -129,6 +140,7 @@ impl Attributor for KfacInfluenceParams {
         let (model, device) = (&source.model, &source.device);
         model.check_dataset(train)?;
         let labels = match train.targets() {
+            Targets::Classes { .. } if self.true_labels => KfacLabels::TrueLabel,
             Targets::Classes { .. } => KfacLabels::Sampled { seed: self.seed },
             // Regression, and next-token targets (per-token empirical Fisher factors).
             Targets::Regression { .. } | Targets::NextToken { .. } => KfacLabels::TrueLabel,
@@ -393,6 +405,17 @@ fn build_with(corrected: bool, r: &mut OptionReader<'_>) -> Result<Box<dyn DynAt
     if let Some(list) = r.get::<String>("layers")? {
         p = p.layers(list.split(',').map(str::trim).filter(|s| !s.is_empty()));
     }
+    match r.get::<String>("labels")?.as_deref() {
+        None | Some("sampled") => {}
+        Some("true") => p = p.true_labels(true),
+        Some(other) => {
+            return Err(AttribError::invalid_param(
+                format!("{name}.labels"),
+                other,
+                "expected sampled (true Fisher, default) or true (empirical Fisher)",
+            ));
+        }
+    }
     p.check()?;
     Ok(Box::new(p))
 }
@@ -414,6 +437,10 @@ const PARAMS: &[(&str, &str)] = &[
     (
         "damping-rel",
         "damping as a share of the mean eigenvalue (default 0.1)",
+    ),
+    (
+        "labels",
+        "sampled (labels drawn from the model: true Fisher, default) or true (dataset labels: empirical Fisher)",
     ),
 ];
 

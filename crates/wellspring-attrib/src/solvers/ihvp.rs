@@ -7,7 +7,8 @@
 //! per vector), and returns `X ≈ (C + λI)⁻¹ B` with an info value (faer's
 //! shape: params in, value plus info out).
 //!
-//! - [`explicit_inverse`]: Cholesky of `C + λI`; an indefinite `C` (the
+//! - [`explicit_factor`] / [`explicit_inverse`]: blocked Cholesky of
+//!   `C + λI` ([`super::cholesky`]); an indefinite `C` (the
 //!   Hessian of a non-convex model) falls back to an eigendecomposition with
 //!   negative eigenvalues clipped to 0 and a warning, so no score is NaN.
 //! - [`cg`]: conjugate gradient per column (Martens 2010), stopped at a
@@ -28,6 +29,7 @@ use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
 use wellspring_core::rng;
 
+use super::cholesky::BlockedCholesky;
 use wellspring_grad::{GradError, LinearOperator};
 
 use crate::error::{AttribError, Result};
@@ -71,20 +73,51 @@ pub struct ExplicitInfo {
     pub dropped: usize,
 }
 
-/// `(C + λI)⁻¹` of an explicit symmetric `C`. Cholesky first; if `C + λI`
-/// is not positive definite, the symmetric eigendecomposition with negative
-/// eigenvalues clipped to 0 (and directions with `μ + λ = 0` dropped, a
-/// pseudo-inverse), with a warning on stderr.
+/// `(C + λI)⁻¹` of an explicit `C`, ready to apply: a Cholesky factor, or
+/// the clipped eigendecomposition's dense inverse.
+#[derive(Clone, Debug)]
+pub enum ExplicitSolver {
+    /// `C + λI = L Lᵀ`.
+    Cholesky(BlockedCholesky),
+    /// The dense (pseudo-)inverse from the eigendecomposition.
+    Dense(DMatrix<f64>),
+}
+
+impl ExplicitSolver {
+    /// `(C + λI)⁻¹ B`.
+    pub fn solve(&self, b: &DMatrix<f64>) -> DMatrix<f64> {
+        match self {
+            ExplicitSolver::Cholesky(f) => f.solve(b),
+            ExplicitSolver::Dense(inv) => matmul(inv, b, false),
+        }
+    }
+}
+
+/// `(C + λI)⁻¹` of an explicit symmetric `C` as a dense matrix (see
+/// [`explicit_factor`]; prefer applying the factor to the vectors at hand).
 pub fn explicit_inverse(c: &DMatrix<f64>, lambda: f64) -> Result<(DMatrix<f64>, ExplicitInfo)> {
+    let (s, info) = explicit_factor(c, lambda)?;
+    let inv = match s {
+        ExplicitSolver::Dense(m) => m,
+        ExplicitSolver::Cholesky(f) => f.solve(&DMatrix::identity(c.nrows(), c.nrows())),
+    };
+    Ok((inv, info))
+}
+
+/// `(C + λI)⁻¹` of an explicit symmetric `C`. Blocked Cholesky first; if
+/// `C + λI` is not positive definite, the symmetric eigendecomposition with
+/// negative eigenvalues clipped to 0 (and directions with `μ + λ = 0`
+/// dropped, a pseudo-inverse), with a warning on stderr.
+pub fn explicit_factor(c: &DMatrix<f64>, lambda: f64) -> Result<(ExplicitSolver, ExplicitInfo)> {
     check_damping("if-explicit", lambda)?;
     let k = c.nrows();
     let mut a = c.clone();
     for d in 0..k {
         a[(d, d)] += lambda;
     }
-    if let Some(ch) = a.clone().cholesky() {
+    if let Some(ch) = BlockedCholesky::new(a) {
         return Ok((
-            ch.inverse(),
+            ExplicitSolver::Cholesky(ch),
             ExplicitInfo {
                 cholesky: true,
                 clipped: 0,
@@ -119,7 +152,7 @@ pub fn explicit_inverse(c: &DMatrix<f64>, lambda: f64) -> Result<(DMatrix<f64>, 
     let v = &eig.eigenvectors;
     let inv_m = v * DMatrix::from_diagonal(&inv) * v.transpose();
     Ok((
-        inv_m,
+        ExplicitSolver::Dense(inv_m),
         ExplicitInfo {
             cholesky: false,
             clipped,

@@ -2,6 +2,7 @@
 //! in, value plus info out): [`svm`] (dual coordinate descent, ESVM) and
 //! [`lbfgs`] (L-BFGS, RPS's last-layer refit).
 
+pub mod cholesky;
 pub mod ihvp;
 pub mod lbfgs;
 pub mod svm;

@@ -114,6 +114,84 @@ fn kfac_and_ekfac_match_their_explicit_formulas_on_a_one_layer_model() {
 }
 
 #[test]
+fn ekfac_on_true_labels_and_datainf_with_absolute_damping_match_their_formulas() {
+    // the settings `cargo xtask compare-dattri` matches dattri with: EK-FAC on
+    // the dataset's labels (empirical Fisher) and one absolute DataInf λ
+    let c = logreg();
+    let source = ModelSource::new(c.model.clone(), cpu());
+    let damp = 0.05;
+    let factors = KfacParams::new()
+        .labels(KfacLabels::TrueLabel)
+        .fit(&c.model, &c.train, 0..c.train.len(), &cpu())
+        .unwrap();
+    let f = &factors.factors[0];
+    let q = f.a_vectors.kronecker(&f.s_vectors);
+    let (gtr, gte) = (grads(&c.train), grads(&c.test));
+    let (rtr, rte) = (&gtr * &q, &gte * &q);
+    let inv = DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(
+        rtr.ncols(),
+        (0..rtr.ncols()).map(|j| 1.0 / (rtr.column(j).norm_squared() / rtr.nrows() as f64 + damp)),
+    ));
+    let ekfac = by_name(
+        "ekfac",
+        &MethodOptions::new()
+            .param("labels", "true")
+            .param("damping", damp.to_string()),
+    )
+    .unwrap()
+    .fit_dyn(&source, &c.train)
+    .unwrap();
+    let want = &rte * inv * rtr.transpose();
+    close(
+        &ekfac.attribute(&c.test).unwrap(),
+        &want,
+        "ekfac labels=true",
+    );
+
+    let fitted = DataInfParams::new()
+        .projection(ProjectionSpec::Identity)
+        .damping(damp)
+        .fit(&source, &c.train)
+        .unwrap();
+    assert_eq!(fitted.lambdas().unwrap(), vec![damp]);
+    let (n, d) = gtr.shape();
+    let mut m = DMatrix::<f64>::identity(d, d);
+    for i in 0..n {
+        let g = gtr.row(i).transpose();
+        m -= &g * g.transpose() / ((damp + g.norm_squared()) * n as f64);
+    }
+    let want = &gte * (m / damp) * gtr.transpose();
+    close(
+        &fitted.attribute(&c.test).unwrap(),
+        &want,
+        "datainf damping=0.05",
+    );
+
+    for (name, opts, key) in [
+        (
+            "ekfac",
+            MethodOptions::new().param("labels", "both"),
+            "labels",
+        ),
+        (
+            "datainf",
+            MethodOptions::new()
+                .param("damping", "0.1")
+                .param("damping-scale", "0.1"),
+            "damping",
+        ),
+        (
+            "datainf",
+            MethodOptions::new().param("damping", "0"),
+            "damping",
+        ),
+    ] {
+        let e = by_name(name, &opts).err().unwrap().to_string();
+        assert!(e.contains(key), "{e}");
+    }
+}
+
+#[test]
 fn datainf_matches_its_formula() {
     let c = logreg();
     let source = ModelSource::new(c.model.clone(), cpu());

@@ -64,6 +64,7 @@ macro_rules! targets {
 mod baselines;
 mod brittleness;
 mod data_summary;
+pub mod dattri_match;
 mod fimo;
 mod ggda;
 mod lds;

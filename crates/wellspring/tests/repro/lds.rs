@@ -1,6 +1,9 @@
 //! `lds-mnist --quick`: one row per registered method (tracin-cp excepted)
-//! and model plus the TRAK ensembles, LDS in [-1, 1], positive wall times,
-//! and the informative methods ahead of the seeded random baseline.
+//! and model, labelled with its default projection, plus the TRAK ensembles
+//! and the exact (identity-projection) rows of the gradient methods dattri
+//! shares; LDS in [-1, 1], positive wall times, the informative methods
+//! ahead of the seeded random baseline, and the dattri column labelled with
+//! where it comes from.
 
 use serde_json::Value;
 
@@ -25,7 +28,11 @@ fn lds_mnist_runs_quick() {
     let j = json("lds-mnist", dir.path());
     let rows = j["tables"][0]["rows"].as_array().expect("rows");
     let n_methods = wellspring_attrib::methods::list().len() - 1; // tracin-cp skipped
-    assert_eq!(rows.len(), 2 * (n_methods + 1), "{md}");
+    let exact = wellspring::repro::dattri_match::EXACT_METHODS;
+    // the MLP has no exact if-explicit (its 109 386² Hessian is not formed)
+    let n_exact = 2 * exact.len() - 1;
+    assert_eq!(rows.len(), 2 * (n_methods + 1) + n_exact, "{md}");
+    assert!(md.contains("MLP if-explicit (exact): not run"), "{md}");
     let mut lds = std::collections::BTreeMap::new();
     for row in rows {
         let c = row.as_array().expect("cells");
@@ -38,13 +45,36 @@ fn lds_mnist_runs_quick() {
         assert!((-1.0..=1.0).contains(&mean), "{row}");
         let secs = num(&c[3]).expect("seconds");
         assert!(secs >= 0.0 && secs.is_finite(), "{row}");
+        // no compare-dattri.json in the temp dir: reference numbers, labelled
+        let source = text(&c[8]);
+        assert!(
+            source == "—" || source.starts_with("issue D reference"),
+            "{row}"
+        );
+        if method.ends_with("(exact)") {
+            assert_eq!(source, "—", "{row}");
+        }
         lds.insert((model.to_string(), method.to_string()), mean);
     }
     for model in ["LR", "MLP"] {
         let random = lds[&(model.to_string(), "random".to_string())];
-        for m in ["grad-dot", "if-explicit", "esvm"] {
+        for m in [
+            "grad-dot (kronecker:512)",
+            "if-explicit (kronecker:512)",
+            "esvm",
+            "grad-dot (exact)",
+        ] {
             let v = lds[&(model.to_string(), m.to_string())];
             assert!(v > random + 0.1, "{model} {m}: LDS {v} vs random {random}");
+        }
+        for m in exact {
+            let label = format!("{m} (exact)");
+            let present = lds.contains_key(&(model.to_string(), label.clone()));
+            assert_eq!(
+                present,
+                !(model == "MLP" && m == "if-explicit"),
+                "{label}: {md}"
+            );
         }
     }
 }

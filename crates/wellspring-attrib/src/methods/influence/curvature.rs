@@ -47,6 +47,8 @@ pub struct ProjectedGn {
     l2: f64,
     /// The full matrix `C`.
     pub full: DMatrix<f64>,
+    /// Whether `C` was formed block by block ([`block_gram`]).
+    block_sparse: bool,
 }
 
 impl ProjectedGn {
@@ -88,9 +90,9 @@ impl ProjectedGn {
             k = feat.dim();
             jac.push(feat.features(train)?);
         }
-        let rows: Vec<Vec<f32>> = (0..n)
+        let hs: Vec<Vec<f64>> = (0..n)
             .into_par_iter()
-            .map(|i| -> Result<Vec<f32>> {
+            .map(|i| -> Result<Vec<f64>> {
                 let z: Vec<f64> = logits[i * c..(i + 1) * c]
                     .iter()
                     .map(|&v| v as f64)
@@ -109,7 +111,13 @@ impl ProjectedGn {
                 };
                 loss.logit_hessian(&z, target, &mut h)
                     .map_err(grad_err(method))?;
-                let hm = DMatrix::from_row_slice(c, c, &h);
+                Ok(h)
+            })
+            .collect::<Result<_>>()?;
+        let rows: Vec<Vec<f32>> = (0..n)
+            .into_par_iter()
+            .map(|i| -> Result<Vec<f32>> {
+                let hm = DMatrix::from_row_slice(c, c, &hs[i]);
                 let eig = nalgebra::SymmetricEigen::new((&hm + hm.transpose()) * 0.5);
                 let mut out = Vec::new();
                 for (r, &mu) in eig.eigenvalues.iter().enumerate() {
@@ -132,6 +140,7 @@ impl ProjectedGn {
                 Ok(out)
             })
             .collect::<Result<_>>()?;
+        let block = block_gram(&jac, &hs, k, l2);
         drop(jac);
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0);
@@ -140,13 +149,15 @@ impl ProjectedGn {
             u.extend_from_slice(&r);
             offsets.push(u.len() / k.max(1));
         }
-        let full = gram(&u, k, n as f64, l2);
+        let block_sparse = block.is_some();
+        let full = block.unwrap_or_else(|| gram(&u, k, n as f64, l2));
         Ok(ProjectedGn {
             u,
             offsets,
             k,
             l2,
             full,
+            block_sparse,
         })
     }
 
@@ -162,13 +173,112 @@ impl ProjectedGn {
             k,
             l2,
             full,
+            block_sparse: false,
         }
+    }
+
+    /// Whether `C` was formed block by block (class Jacobians on disjoint
+    /// parameters, as in logistic regression) instead of from `UᵀU`.
+    pub fn is_block_sparse(&self) -> bool {
+        self.block_sparse
     }
 
     /// Rows of `U` in total (about `n` times the effective rank per example).
     pub fn rows(&self) -> usize {
         self.offsets.last().copied().unwrap_or(0)
     }
+}
+
+/// `C = (1/n) Σ_i J_iᵀ H_i J_i + l2 I` from the per-class Jacobians `jac`
+/// (row-major `n × k` each) and logit Hessians `hs`, when the Jacobians of
+/// different classes touch disjoint parameters (a model whose only trained
+/// layer is the linear head on its inputs: logistic regression). `C` is then
+/// block-sparse: block `(a, b)` on the supports `S_a × S_b` is
+/// `(1/n) J_a[S_a]ᵀ diag(H_{·ab}) J_b[S_b]`, `c(c+1)/2` GEMMs of width
+/// `|S_a|`, about `c` times fewer flops than [`gram`] over the `~c n` rows of
+/// `U` (MNIST LR: 55 GEMMs of 785² × 5000 instead of one of 7850² × 45 000).
+/// `None` when two classes share a parameter.
+fn block_gram(jac: &[Vec<f32>], hs: &[Vec<f64>], k: usize, l2: f64) -> Option<DMatrix<f64>> {
+    let c = jac.len();
+    let n = hs.len();
+    if c < 2 || k == 0 || n == 0 {
+        return None;
+    }
+    let mut owner = vec![usize::MAX; k];
+    let mut supports: Vec<Vec<usize>> = vec![Vec::new(); c];
+    for (cls, jc) in jac.iter().enumerate() {
+        let mut seen = vec![false; k];
+        for row in jc.chunks(k) {
+            for (t, &v) in row.iter().enumerate() {
+                seen[t] |= v != 0.0;
+            }
+        }
+        for (t, _) in seen.iter().enumerate().filter(|(_, s)| **s) {
+            if owner[t] != usize::MAX {
+                return None;
+            }
+            owner[t] = cls;
+            supports[cls].push(t);
+        }
+    }
+    // G_a = J_a[:, S_a], row-major n × |S_a|
+    let gathered: Vec<Vec<f32>> = (0..c)
+        .into_par_iter()
+        .map(|a| {
+            let s = &supports[a];
+            let mut g = Vec::with_capacity(n * s.len());
+            for row in jac[a].chunks(k) {
+                g.extend(s.iter().map(|&t| row[t]));
+            }
+            g
+        })
+        .collect();
+    let mut full = DMatrix::<f64>::zeros(k, k);
+    for a in 0..c {
+        for b in a..c {
+            let (ma, mb) = (supports[a].len(), supports[b].len());
+            if ma == 0 || mb == 0 {
+                continue;
+            }
+            let mut gb = gathered[b].clone();
+            for (i, row) in gb.chunks_mut(mb).enumerate() {
+                let w = (hs[i][a * c + b] / n as f64) as f32;
+                row.iter_mut().for_each(|v| *v *= w);
+            }
+            let mut out = vec![0.0f32; ma * mb];
+            // SAFETY: A = G_aᵀ (ma × n): A[q, i] = ga[i ma + q]; B = gb (n × mb)
+            // row-major; C (ma × mb) row-major; all within their buffers.
+            unsafe {
+                matrixmultiply::sgemm(
+                    ma,
+                    n,
+                    mb,
+                    1.0,
+                    gathered[a].as_ptr(),
+                    1,
+                    ma as isize,
+                    gb.as_ptr(),
+                    mb as isize,
+                    1,
+                    0.0,
+                    out.as_mut_ptr(),
+                    mb as isize,
+                    1,
+                );
+            }
+            for (q, &ta) in supports[a].iter().enumerate() {
+                for (r, &tb) in supports[b].iter().enumerate() {
+                    let v = out[q * mb + r] as f64;
+                    full[(ta, tb)] = v;
+                    full[(tb, ta)] = v;
+                }
+            }
+        }
+    }
+    for d in 0..k {
+        full[(d, d)] += l2;
+    }
+    Some(full)
 }
 
 /// `UᵀU / n + l2 I` for row-major `U` (`rows × k`), accumulated by an f32
@@ -453,6 +563,26 @@ mod tests {
             (tr - exact).abs() < 0.25 * exact,
             "trace {tr} vs {exact}"
         );
+    }
+
+    #[test]
+    fn block_sparse_gauss_newton_of_logistic_regression_is_its_hessian() {
+        // identity projection on logistic regression: the class Jacobians touch
+        // disjoint weights, so C is formed block by block; it must equal the
+        // explicit Hessian (GN = Hessian for a linear model) and the row Gram
+        let (model, train, device) = case();
+        let gn = ProjectedGn::fit("test", &model, &device, ProjectionSpec::Identity, 0, &train, 1e-3)
+            .unwrap();
+        let h = explicit_hessian("test", &model, &device, &train, 1e-3).unwrap();
+        let rel = (&gn.full - &h).norm() / h.norm();
+        assert!(rel < 1e-4, "GN vs Hessian off by {rel:e}");
+        assert!(gn.is_block_sparse(), "logistic regression should take the block-sparse path");
+        let rows = gram(&gn.u, gn.k, train.len() as f64, 1e-3);
+        let rel = (&gn.full - &rows).norm() / rows.norm();
+        assert!(rel < 1e-5, "block-sparse vs row Gram off by {rel:e}");
+        // overlapping supports (a shared parameter) fall back to the row Gram
+        let jac = vec![vec![1.0f32, 0.0, 2.0], vec![0.0f32, 1.0, 1.0]];
+        assert!(block_gram(&jac, &[vec![1.0, 0.0, 0.0, 1.0]], 3, 0.0).is_none());
     }
 
     #[test]

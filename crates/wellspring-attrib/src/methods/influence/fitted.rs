@@ -66,6 +66,7 @@ impl Curv {
 #[allow(clippy::large_enum_variant)]
 enum Inverse {
     Dense(DMatrix<f64>),
+    Explicit(ihvp::ExplicitSolver),
     LowRank {
         vectors: DMatrix<f64>,
         inv: Vec<f64>,
@@ -236,7 +237,7 @@ impl Influence {
                 let c = curv.matrix().ok_or_else(|| {
                     AttribError::unsupported(name, "the explicit inverse needs a formed curvature matrix")
                 })?;
-                Inverse::Dense(ihvp::explicit_inverse(c, lambda)?.0)
+                Inverse::Explicit(ihvp::explicit_factor(c, lambda)?.0)
             }
             IfSolver::Arnoldi { rank, iters } => {
                 let e = ihvp::lanczos_top(curv.op(), rank, iters, p.seed)?;
@@ -283,6 +284,7 @@ impl Influence {
         let b = DMatrix::<f64>::from_fn(k, m, |i, j| v[j * k + i] as f64);
         let x = match &solved.inverse {
             Inverse::Dense(inv) => matmul(inv, &b, false),
+            Inverse::Explicit(f) => f.solve(&b),
             Inverse::LowRank { vectors, inv } => {
                 let mut coef = matmul(vectors, &b, true);
                 for (r, &w) in inv.iter().enumerate() {

@@ -6,9 +6,8 @@
 //! score(i, j) = g(z_i)ᵀ (C + λI)⁻¹ g(z_j),   g = P ∇_θ ℓ(z; θ)
 //! ```
 //!
-//! Removing `z_i` changes the test loss by `+(1/n) g_jᵀ H⁻¹ g_i` to first
-//! order (the negative of Koh & Liang's up-weighting influence), so a positive
-//! score means the point helps: wellspring's sign convention.
+//! Removing `z_i` changes the test loss by `+(1/n) g_jᵀ H⁻¹ g_i` to first order (the
+//! negative of Koh & Liang's up-weighting influence), so positive = helps.
 //!
 //! `C` is the curvature of the mean training loss in the projected gradient
 //! space (see [`curvature`]): the Gauss-Newton matrix (`curvature=gn`, the
@@ -19,9 +18,8 @@
 //! [`curvature::MAX_HESSIAN_PARAMS`] parameters, above that applied through
 //! matrix-free Hessian-vector products, FiMO's LiSSA-H, for every solver but
 //! `if-explicit`; indefinite on non-convex models, where negative curvature
-//! is clipped with a warning so no score is NaN). The
-//! curvature, its inverse and the training gradients are computed on first
-//! use, not in `fit`. The default
+//! is clipped with a warning so no score is NaN). The curvature, its inverse
+//! and the training gradients are computed on first use, not in `fit`. The default
 //! projection is Kronecker-structured to 512 dimensions per layer (TracIn
 //! App. F), computed from the per-layer factors; `identity` gives the
 //! unprojected influence function. The damping `λ` is `damping-rel · tr(C)/k`
@@ -29,8 +27,8 @@
 //! training weight decay (from the source's train config) is added to `C`
 //! with the identity projection.
 //!
-//! Solvers (`crate::solvers::ihvp`): `if-explicit` inverts `C + λI` once
-//! (Cholesky, or clipped eigendecomposition); `if-cg` runs conjugate
+//! Solvers (`crate::solvers::ihvp`): `if-explicit` factors `C + λI` once (blocked
+//! Cholesky, or clipped eigendecomposition); `if-cg` runs conjugate
 //! gradient per test vector (Martens 2010); `if-lissa` the stochastic Neumann
 //! recursion on minibatch Gauss-Newton products (Agarwal et al. 2017; GGDA
 //! App. B.3 settings: depth 200, batch 64; the scale defaults to twice the

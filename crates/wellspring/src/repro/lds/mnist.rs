@@ -4,18 +4,25 @@
 //! 784-128-64-10 with dattri's training recipes), with its LDS (Ilyas et al.
 //! 2022; brittleness paper §2.1), the wall time of fit + attribute for the
 //! full 5000 × 500 score matrix, and the peak resident memory, beside
-//! dattri's reference numbers.
+//! dattri's wall times. Gradient methods run twice where dattri has the
+//! same estimator: with their default projection (labelled with it,
+//! `grad-dot (kronecker:512)`) and exact (`grad-dot (exact)`, identity
+//! projection, the hyper-parameters of [`crate::repro::dattri_match`]). The
+//! dattri column comes from `compare-dattri.json` in the output folder
+//! (`cargo xtask compare-dattri`, same machine, same settings) when it
+//! exists, else from issue D's reference numbers, labelled as such.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use wellspring_attrib::methods::trak::{EnsembleParams, train_ensemble};
-use wellspring_attrib::{MethodOptions, ModelSource, methods};
+use wellspring_attrib::{MethodOptions, ModelSource, ProjectionSpec, methods};
 use wellspring_core::Dataset;
-use wellspring_data::sample;
 use wellspring_eval::{Lds, LdsGroundTruth, LdsResult, ModelRetrainer, Output};
-use wellspring_report::{BarChart, Cell, Report, Table};
+use wellspring_report::{BarChart, Cell, CellValue, Report, ReportRecord, Table};
 
-use crate::repro::recipes::{MNIST5K_LOGREG, MNIST5K_MLP, Recipe, device, load_data, train_cached};
+use crate::repro::dattri_match::{self as dm, PeakMemory};
+use crate::repro::recipes::device;
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -25,8 +32,10 @@ pub(in crate::repro) const TARGET: Target = Target {
     run,
 };
 
-/// dattri 0.3 / torch 2.15 wall times on a 2-core CPU, from the issue text
-/// (`(method, LR seconds, MLP seconds)`); `None` where the issue gives none.
+/// dattri 0.3 / torch 2.15 wall times on a 2-core CPU with dattri's own
+/// defaults, from issue D's text (`(method, LR seconds, MLP seconds)`);
+/// `None` where the issue gives none. Used only when no
+/// `compare-dattri.json` measured on this machine is present.
 const DATTRI_SECONDS: [(&str, Option<f64>, Option<f64>); 11] = [
     ("grad-dot", Some(1.1), Some(33.0)),
     ("grad-cos", None, Some(32.0)),
@@ -41,47 +50,20 @@ const DATTRI_SECONDS: [(&str, Option<f64>, Option<f64>); 11] = [
     ("tracin", None, None),
 ];
 
-/// Resident-set high-water mark of this process in MiB (Linux), after
-/// resetting it with `clear_refs` so it measures from now on.
-struct PeakMemory {
-    start_mib: Option<f64>,
-}
-
-fn status_kib(field: &str) -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse::<f64>().ok()
-}
-
-impl PeakMemory {
-    fn start() -> Self {
-        // "5" resets the peak RSS (VmHWM) to the current RSS (Linux ≥ 4.0)
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        PeakMemory {
-            start_mib: status_kib("VmRSS:").map(|k| k / 1024.0),
-        }
-    }
-    /// `(peak MiB, peak − start MiB)`.
-    fn finish(&self) -> Option<(f64, f64)> {
-        let peak = status_kib("VmHWM:")? / 1024.0;
-        Some((peak, peak - self.start_mib?))
-    }
-}
-
 struct ModelCase {
-    recipe: &'static Recipe,
+    which: dm::MnistModel,
     label: &'static str,
     dattri_col: usize,
 }
 
 const MODELS: [ModelCase; 2] = [
     ModelCase {
-        recipe: &MNIST5K_LOGREG,
+        which: dm::MnistModel::LogReg,
         label: "LR",
         dattri_col: 0,
     },
     ModelCase {
-        recipe: &MNIST5K_MLP,
+        which: dm::MnistModel::Mlp,
         label: "MLP",
         dattri_col: 1,
     },
@@ -123,6 +105,9 @@ struct MethodRun {
     name: &'static str,
     opts: MethodOptions,
     source: Option<ModelSource>,
+    /// Projection as `compare-dattri` names its rows (`exact`,
+    /// `kronecker:512`); `None` where no projection applies.
+    setting: Option<String>,
 }
 
 /// Seconds each TRAK ensemble size took to train.
@@ -135,7 +120,8 @@ struct Row {
     seconds: f64,
     /// `(peak MiB, peak − start MiB)`.
     peak: Option<(f64, f64)>,
-    dattri: Option<f64>,
+    /// dattri's time, the speedup and where they come from.
+    dattri: [Cell; 3],
 }
 
 /// Everything one model produced.
@@ -157,31 +143,23 @@ struct Prepared {
 
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
     let st = Settings::new(ctx.quick);
+    let mut dattri_notes = Vec::new();
+    let measured = measured_dattri(ctx, st.n_train, &mut dattri_notes);
     let models = MODELS
         .iter()
-        .map(|mc| model_rows(ctx, &st, mc))
+        .map(|mc| model_rows(ctx, &st, mc, measured.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(report(ctx, &st, &models))
+    Ok(report(ctx, &st, &models, &dattri_notes))
 }
 
 fn prepare(ctx: &RunContext, st: &Settings, mc: &ModelCase) -> Result<Prepared, ReproError> {
-    let rec = mc.recipe;
-    let mut split = load_data(ctx, rec)?;
-    split.train = sample::first_n(&split.train, st.n_train.min(split.train.len()))?;
-    split.test = sample::first_n(&split.test, st.n_test.min(split.test.len()))?;
-    let config = rec.model_config(&split.train)?;
-    let seed = ctx.seed_for("lds-mnist.model");
-    let train_config = rec.train_config(ctx.quick, seed);
-    let (model, _) = train_cached(ctx, rec.name, &split.train, &config, &train_config, seed)?;
-    let retrainer = ModelRetrainer::new(
-        &split.train,
-        &split.test,
-        config.clone(),
-        train_config.clone(),
-        &device(),
-    )?
-    .with_cache(ctx.cache.clone())
-    .with_progress(ctx.progress.clone());
+    let case = dm::mnist_case(ctx, mc.which, st.n_train, st.n_test)?;
+    let rec = mc.which.recipe();
+    let config = rec.model_config(&case.train)?;
+    let train_config = rec.train_config(ctx.quick, ctx.seed_for("lds-mnist.model"));
+    let retrainer = ModelRetrainer::new(&case.train, &case.test, config, train_config, &device())?
+        .with_cache(ctx.cache.clone())
+        .with_progress(ctx.progress.clone());
     let t = Instant::now();
     let truth = Lds::params()
         .m(st.m_subsets)
@@ -189,11 +167,10 @@ fn prepare(ctx: &RunContext, st: &Settings, mc: &ModelCase) -> Result<Prepared, 
         .seed(ctx.seed_for("lds-mnist.subsets"))
         .ground_truth(&retrainer)?;
     let truth_s = t.elapsed().as_secs_f64();
-    let source = ModelSource::new(model, device()).with_train_config(train_config);
     Ok(Prepared {
-        train: split.train,
-        test: split.test,
-        source,
+        train: case.train,
+        test: case.test,
+        source: case.source,
         truth,
         truth_s,
     })
@@ -219,12 +196,34 @@ fn method_runs(
             ));
             continue;
         }
+        let proj = info.caps.default_projection;
         runs.push(MethodRun {
-            label: info.name.to_string(),
+            label: dm::row_label(info.name, proj),
             name: info.name,
             opts: MethodOptions::new().seed(seed),
             source: None,
+            setting: proj.map(|p| p.to_string()),
         });
+    }
+    let model: wellspring_models::AnyModel = p.source.model.clone();
+    let scale = dm::lissa_scale(&model, &p.train, &device(), seed)?;
+    notes.push(format!(
+        "{}: exact if-lissa scale s = {scale:.4} (2 (μ + λ), μ the largest top eigenvalue of \
+         the full-batch Hessian and of {} minibatch Hessians, not timed).",
+        mc.label,
+        dm::SCALE_BATCHES
+    ));
+    for m in dm::EXACT_METHODS {
+        match dm::exact_options(m, model.n_params(), Some(scale), seed) {
+            Ok(opts) => runs.push(MethodRun {
+                label: dm::row_label(m, Some(ProjectionSpec::Identity)),
+                name: m,
+                opts,
+                source: None,
+                setting: Some("exact".into()),
+            }),
+            Err(why) => notes.push(format!("{} {m} (exact): not run: {why}.", mc.label)),
+        }
     }
     let mut ensemble_s = Vec::new();
     for &m in st.ensembles {
@@ -246,13 +245,19 @@ fn method_runs(
                 name: info.name,
                 opts: MethodOptions::new().seed(seed).param(key, m.to_string()),
                 source: Some(src.clone()),
+                setting: None,
             });
         }
     }
     Ok((runs, ensemble_s))
 }
 
-fn model_rows(ctx: &RunContext, st: &Settings, mc: &ModelCase) -> Result<ModelRows, ReproError> {
+fn model_rows(
+    ctx: &RunContext,
+    st: &Settings,
+    mc: &ModelCase,
+    measured: Option<&MeasuredDattri>,
+) -> Result<ModelRows, ReproError> {
     let p = prepare(ctx, st, mc)?;
     let mut notes = Vec::new();
     let (runs, ensemble_s) = method_runs(ctx, st, mc, &p, &mut notes)?;
@@ -278,10 +283,7 @@ fn model_rows(ctx: &RunContext, st: &Settings, mc: &ModelCase) -> Result<ModelRo
             }
         };
         let lds = p.truth.score(&scores, Output::Margin)?;
-        let dattri = DATTRI_SECONDS
-            .iter()
-            .find(|(n, ..)| *n == run.label)
-            .and_then(|r| if mc.dattri_col == 0 { r.1 } else { r.2 });
+        let dattri = dattri_cells(measured, mc, run.name, run.setting.as_deref(), seconds);
         rows.push(Row {
             label: run.label.clone(),
             lds,
@@ -299,7 +301,12 @@ fn model_rows(ctx: &RunContext, st: &Settings, mc: &ModelCase) -> Result<ModelRo
     })
 }
 
-fn report(ctx: &RunContext, st: &Settings, models: &[ModelRows]) -> Report {
+fn report(
+    ctx: &RunContext,
+    st: &Settings,
+    models: &[ModelRows],
+    dattri_notes: &[String],
+) -> Report {
     let (n_train, n_test, m_subsets, ensembles) =
         (st.n_train, st.n_test, st.m_subsets, st.ensembles);
     let mut table = Table::new([
@@ -311,6 +318,7 @@ fn report(ctx: &RunContext, st: &Settings, models: &[ModelRows]) -> Report {
         "peak − start (MiB)",
         "dattri time (s)",
         "speedup vs dattri",
+        "dattri source",
     ])
     .title(format!(
         "LDS (Spearman, {m_subsets} half-subsets, margin) and cost of a full {n_train} × {n_test} score matrix"
@@ -327,10 +335,9 @@ fn report(ctx: &RunContext, st: &Settings, models: &[ModelRows]) -> Report {
                 Cell::num(r.seconds, 2),
                 r.peak.map_or(Cell::text("n/a"), |p| Cell::num(p.0, 0)),
                 r.peak.map_or(Cell::text("n/a"), |p| Cell::num(p.1, 0)),
-                r.dattri.map_or(Cell::text("—"), |d| Cell::num(d, 1)),
-                r.dattri.map_or(Cell::text("—"), |d| {
-                    Cell::text(speedup(d / r.seconds.max(1e-9)))
-                }),
+                r.dattri[0].clone(),
+                r.dattri[1].clone(),
+                r.dattri[2].clone(),
             ]);
         }
     }
@@ -341,7 +348,12 @@ fn report(ctx: &RunContext, st: &Settings, models: &[ModelRows]) -> Report {
     report = report
         .paragraph(
             "Every registered method with its default settings on dattri's MNIST-10 benchmark \
-             setting. LDS: Spearman correlation, per test point, between the summed scores of a \
+             setting, the row labelled with the gradient projection it uses by default; and, for \
+             the gradient methods dattri implements the same way, an exact row (no projection) \
+             with the hyper-parameters `cargo xtask compare-dattri` gives both libraries \
+             (absolute damping λ = 0.01 on the Hessian of the mean training loss, CG 10 \
+             iterations, LiSSA depth 200 / batch 64 / scale 2(μ_max + λ), DataInf one λ for every \
+             layer). LDS: Spearman correlation, per test point, between the summed scores of a \
              random half of the training set and the margin of a model retrained on that half \
              (same recipe, cached), averaged over test points. Time: one fit + attribute of the \
              full score matrix in this process (ensemble training for TRAK-M excluded and listed \
@@ -356,19 +368,35 @@ fn report(ctx: &RunContext, st: &Settings, models: &[ModelRows]) -> Report {
         .setting("trak_ensembles", format!("1, {ensembles:?}"))
         .setting("models", "mnist5k-logreg (Linear 784-10, SGD lr 0.01, batch 32, 20 epochs); mnist5k-mlp (784-128-64-10, dropout 0.1, SGD lr 0.01 momentum 0.9, batch 64, 50 epochs)")
         .setting("device", "flex (CPU), 2 rayon threads on the development machine")
+        .setting("exact_damping", dm::DAMPING)
+        .setting("exact_cg_iterations", dm::CG_ITERS as u64)
+        .setting(
+            "exact_lissa",
+            format!(
+                "depth {}, batch {}, repeats {}",
+                dm::LISSA_DEPTH,
+                dm::LISSA_BATCH,
+                dm::LISSA_REPEATS
+            ),
+        )
         .table(table)
         .plot("lds-mnist-lds", lds_chart(models))
         .note(
-            "dattri times: dattri 0.3 with torch 2.15 on a 2-core CPU, from issue D's text \
-             (median of 3 runs, or 1 run where it took over a minute); not re-measured here \
-             (no network for its pretrained benchmark files).",
+            "Exact rows: logistic regression uses its Gauss-Newton matrix, which is its \
+             Hessian, formed (7850 × 7850); the MLP's Hessian (109 386 parameters) is applied \
+             matrix-free (curvature=hessian), so the MLP has no exact if-explicit row. A \
+             sketched influence row (kronecker:512, relative damping) and its exact row solve \
+             different systems; their LDS and time differ for that reason too.",
         )
         .note(
             "dattri's published LDS for this setting are shown only as an image in its README \
              (assets/images/benchmark-result-mnist.png) and in the paper's figures; we found \
              no text table to copy numbers from, so the column is left out rather than guessed.",
         );
-    for s in models.iter().flat_map(|m| &m.notes) {
+    for s in dattri_notes
+        .iter()
+        .chain(models.iter().flat_map(|m| &m.notes))
+    {
         report = report.note(s.clone());
     }
     if ctx.quick {
@@ -412,6 +440,137 @@ fn lds_chart(models: &[ModelRows]) -> BarChart {
         chart = chart.group(label, v);
     }
     chart
+}
+
+/// dattri's side of one `compare-dattri` row: dattri's time cell and the
+/// ratio measured in that run.
+struct Measured {
+    dattri: CellValue,
+    ratio: Option<f64>,
+}
+
+/// `(model, method, wellspring setting)` → dattri's side of that row.
+type MeasuredDattri = BTreeMap<(String, String, String), Measured>;
+
+/// `(model, method, wellspring setting)` → dattri's time, from
+/// `<out>/compare-dattri.json` when it was written for the same mode and
+/// size; `None` (with a note) otherwise.
+fn measured_dattri(
+    ctx: &RunContext,
+    n_train: usize,
+    notes: &mut Vec<String>,
+) -> Option<MeasuredDattri> {
+    let path = ctx.out_dir.join("compare-dattri.json");
+    let rec = match ReportRecord::read(&path) {
+        Ok(r) => r,
+        Err(_) => {
+            notes.push(format!(
+                "No {} (run `cargo xtask compare-dattri`): the dattri column shows issue D's \
+                 reference times of dattri with its own defaults, which are not like for like \
+                 (different projection and solver settings, another machine).",
+                path.display()
+            ));
+            return None;
+        }
+    };
+    let same_mode = rec.settings.get("quick").and_then(|v| v.as_bool()) == Some(ctx.quick)
+        && rec.settings.get("train_points").and_then(|v| v.as_u64()) == Some(n_train as u64);
+    if !same_mode {
+        notes.push(format!(
+            "{} was written for another size or mode; the dattri column falls back to issue \
+             D's reference times.",
+            path.display()
+        ));
+        return None;
+    }
+    let text = |c: &Cell| match &c.value {
+        CellValue::Text { text } => text.clone(),
+        _ => String::new(),
+    };
+    let num = |c: &Cell| match c.value {
+        CellValue::Num { value, .. } => Some(value),
+        _ => None,
+    };
+    let mut out = BTreeMap::new();
+    for row in rec.tables.first()?.rows.iter().filter(|r| r.len() > 6) {
+        let ratio = num(&row[4]).zip(num(&row[5])).map(|(w, d)| d / w.max(1e-9));
+        out.insert(
+            (text(&row[0]), text(&row[1]), text(&row[2])),
+            Measured {
+                dattri: row[5].value.clone(),
+                ratio,
+            },
+        );
+    }
+    let when = rec.environment.date_utc.clone();
+    notes.push(format!(
+        "dattri column: measured by `cargo xtask compare-dattri` ({when}, {}) on this \
+         machine with the same data, weights and settings as the wellspring row, both sides \
+         in the same run; 'speedup vs dattri' is that run's ratio (its wellspring time may \
+         differ from this table's by machine noise). Rows without a dattri counterpart (the \
+         sketched influence rows: dattri's IF attributors take no projector) show —.",
+        path.display()
+    ));
+    Some(out)
+}
+
+/// The dattri time, speedup and source cells of a row.
+fn dattri_cells(
+    measured: Option<&MeasuredDattri>,
+    mc: &ModelCase,
+    name: &str,
+    setting: Option<&str>,
+    secs: f64,
+) -> [Cell; 3] {
+    let none = || [Cell::text("—"), Cell::text("—"), Cell::text("—")];
+    match measured {
+        Some(map) => {
+            let key = (
+                mc.label.to_string(),
+                name.to_string(),
+                setting.unwrap_or("exact").to_string(),
+            );
+            // the M = 1 row of a method without projection (ekfac) is compared
+            // with compare-dattri's unprojected run
+            let Some(m) = map
+                .get(&key)
+                .filter(|_| setting.is_some() || name == "ekfac")
+            else {
+                return none();
+            };
+            // rows whose own settings differ from compare-dattri's matched run say so
+            let src = match name {
+                "ekfac" => "compare-dattri (there labels=true, λ = 0.01)",
+                "trak" => "compare-dattri (there lambda = 0)",
+                _ => "compare-dattri",
+            };
+            [
+                Cell {
+                    value: m.dattri.clone(),
+                    paper: None,
+                },
+                m.ratio.map_or(Cell::text("—"), |r| Cell::text(speedup(r))),
+                Cell::text(src),
+            ]
+        }
+        None => {
+            if setting.is_some_and(|s| s == "exact") {
+                return none();
+            }
+            let reference = DATTRI_SECONDS
+                .iter()
+                .find(|(n, ..)| *n == name)
+                .and_then(|r| if mc.dattri_col == 0 { r.1 } else { r.2 });
+            match reference {
+                Some(d) => [
+                    Cell::num(d, 1),
+                    Cell::text(speedup(d / secs.max(1e-9))),
+                    Cell::text("issue D reference (dattri defaults; not like for like)"),
+                ],
+                None => none(),
+            }
+        }
+    }
 }
 
 fn ctx_note_times(notes: &mut Vec<String>, model: &str, truth_s: f64, ensembles: &[(usize, f64)]) {
