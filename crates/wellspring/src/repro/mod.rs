@@ -33,6 +33,7 @@ use wellspring_report::{Report, WrittenReport};
 mod context;
 mod error;
 mod method;
+mod scores;
 
 pub use context::{RunContext, default_results_dir};
 pub use error::ReproError;

@@ -19,10 +19,12 @@ use wellspring_attrib::methods::trak::{EnsembleParams, train_ensemble};
 use wellspring_attrib::{MethodOptions, ModelSource, ProjectionSpec, methods};
 use wellspring_core::Dataset;
 use wellspring_eval::{Lds, LdsGroundTruth, LdsResult, ModelRetrainer, Output};
-use wellspring_report::{BarChart, Cell, CellValue, Report, ReportRecord, Table};
+use wellspring_eval::{data_fingerprint, model_fingerprint};
+use wellspring_report::{BarChart, CacheKey, Cell, CellValue, Report, ReportRecord, Table};
 
-use crate::repro::dattri_match::{self as dm, PeakMemory};
+use crate::repro::dattri_match as dm;
 use crate::repro::recipes::device;
+use crate::repro::scores::{Scored, attribute_cached};
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -105,6 +107,8 @@ struct MethodRun {
     name: &'static str,
     opts: MethodOptions,
     source: Option<ModelSource>,
+    /// What identifies `source`'s ensemble in the score cache.
+    ensemble: Option<(usize, u64)>,
     /// Projection as `compare-dattri` names its rows (`exact`,
     /// `kronecker:512`); `None` where no projection applies.
     setting: Option<String>,
@@ -137,6 +141,8 @@ struct Prepared {
     train: Dataset,
     test: Dataset,
     source: ModelSource,
+    /// What identifies the model and the data in the score cache.
+    key: CacheKey,
     truth: LdsGroundTruth,
     truth_s: f64,
 }
@@ -167,7 +173,12 @@ fn prepare(ctx: &RunContext, st: &Settings, mc: &ModelCase) -> Result<Prepared, 
         .seed(ctx.seed_for("lds-mnist.subsets"))
         .ground_truth(&retrainer)?;
     let truth_s = t.elapsed().as_secs_f64();
+    let key = CacheKey::new("lds-mnist-scores")
+        .field("model", &model_fingerprint(&case.model))
+        .field("train", &data_fingerprint(&case.train))
+        .field("test", &data_fingerprint(&case.test));
     Ok(Prepared {
+        key,
         train: case.train,
         test: case.test,
         source: case.source,
@@ -202,6 +213,7 @@ fn method_runs(
             name: info.name,
             opts: MethodOptions::new().seed(seed),
             source: None,
+            ensemble: None,
             setting: proj.map(|p| p.to_string()),
         });
     }
@@ -220,6 +232,7 @@ fn method_runs(
                 name: m,
                 opts,
                 source: None,
+                ensemble: None,
                 setting: Some("exact".into()),
             }),
             Err(why) => notes.push(format!("{} {m} (exact): not run: {why}.", mc.label)),
@@ -235,6 +248,7 @@ fn method_runs(
             Some(&ctx.cache),
         )?;
         ensemble_s.push((m, t.elapsed().as_secs_f64()));
+        let ensemble_seed = ctx.seed_for("lds-mnist.trak");
         let src = p.source.clone().with_ensemble(members);
         for info in methods::list() {
             let Some(key) = info.caps.ensemble_param else {
@@ -245,6 +259,7 @@ fn method_runs(
                 name: info.name,
                 opts: MethodOptions::new().seed(seed).param(key, m.to_string()),
                 source: Some(src.clone()),
+                ensemble: Some((m, ensemble_seed)),
                 setting: None,
             });
         }
@@ -265,23 +280,32 @@ fn model_rows(
         .progress
         .bar(runs.len() as u64, format!("lds-mnist {}", mc.label));
     let mut rows = Vec::new();
+    let mut n_cached = 0;
     for run in &runs {
-        let method = methods::by_name(run.name, &run.opts)?;
-        let mem = PeakMemory::start();
-        let t = Instant::now();
-        let scores = method
-            .fit_dyn(run.source.as_ref().unwrap_or(&p.source), &p.train)
-            .and_then(|f| f.attribute(&p.test));
-        let seconds = t.elapsed().as_secs_f64();
-        let peak = mem.finish();
+        let key = p.key.clone().field("ensemble", &run.ensemble);
+        let scored = attribute_cached(
+            ctx,
+            key,
+            run.name,
+            &run.opts,
+            run.source.as_ref().unwrap_or(&p.source),
+            &p.train,
+            &p.test,
+        )?;
         bar.inc(1);
-        let scores = match scores {
+        let Scored {
+            scores,
+            cost,
+            cached,
+        } = match scored {
             Ok(s) => s,
             Err(e) => {
                 notes.push(format!("{} {}: {e}", mc.label, run.label));
                 continue;
             }
         };
+        n_cached += usize::from(cached);
+        let (seconds, peak) = (cost.seconds, cost.peak);
         let lds = p.truth.score(&scores, Output::Margin)?;
         let dattri = dattri_cells(measured, mc, run.name, run.setting.as_deref(), seconds);
         rows.push(Row {
@@ -293,6 +317,14 @@ fn model_rows(
         });
     }
     bar.finish_and_clear();
+    if n_cached > 0 {
+        notes.push(format!(
+            "{}: {n_cached} of {} score matrices read from the cache of an identical earlier run; \
+             their time and memory are that run's.",
+            mc.label,
+            runs.len()
+        ));
+    }
     ctx_note_times(&mut notes, mc.label, p.truth_s, &ensemble_s);
     Ok(ModelRows {
         label: mc.label,

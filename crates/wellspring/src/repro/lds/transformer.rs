@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use wellspring_attrib::methods::trak::{EnsembleParams, train_ensemble};
 use wellspring_attrib::{MethodOptions, ModelSource, by_name};
+use wellspring_core::fingerprint::{ContentHasher, dataset_fingerprint};
 use wellspring_core::{Dataset, Split, Subset, derive_seed_str};
 use wellspring_data::{DataDir, VocabParams, Vocabulary};
 use wellspring_eval::{Lds, LdsGroundTruth, Output, SubsetRetrainer};
@@ -17,9 +18,10 @@ use wellspring_models::zoo::{TransformerClassifier, TransformerConfig, Transform
 use wellspring_models::{
     AnyModel, Loss, Optimizer, SubsetTrainer, TrainConfig, evaluate, fit_attributable,
 };
-use wellspring_report::{BarChart, Cell, Report, Table};
+use wellspring_report::{BarChart, CacheKey, Cell, Report, Table};
 
 use crate::repro::recipes::device;
+use crate::repro::scores::{Scored, attribute_cached};
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -193,6 +195,13 @@ fn lds_rows(
         s.subsets,
         t.elapsed().as_secs_f64()
     ));
+    let mut h = ContentHasher::new("model");
+    h.field("config").str(&format!("{:?}", model_config()));
+    h.field("params").f32s(&model.params_flat());
+    let key = CacheKey::new("lds-transformer-scores")
+        .field("model", &h.hex())
+        .field("train", &dataset_fingerprint(train))
+        .field("test", &dataset_fingerprint(test));
     let source = ModelSource::new(model, device()).with_trainer(ClassifierTrainer {
         cfg: model_config(),
         epochs: s.epochs,
@@ -213,7 +222,8 @@ fn lds_rows(
         "trak",
     ] {
         let opts = MethodOptions::new().seed(ctx.seed_for("lds-transformer.method"));
-        if let Some(r) = score(name, name, &opts, &source, split, &truth, notes)? {
+        let key = key.clone();
+        if let Some(r) = score(ctx, key, name, name, &opts, &source, split, &truth, notes)? {
             rows.push(r);
         }
     }
@@ -233,7 +243,12 @@ fn lds_rows(
         let opts = MethodOptions::new()
             .seed(ctx.seed_for("lds-transformer.method"))
             .param("models", m.to_string());
+        let ens_key = key
+            .clone()
+            .field("ensemble", &(m, ctx.seed_for("lds-transformer.trak")));
         if let Some(r) = score(
+            ctx,
+            ens_key,
             &format!("trak (M = {m})"),
             "trak",
             &opts,
@@ -248,9 +263,13 @@ fn lds_rows(
     Ok((rows, accuracy))
 }
 
-/// Fits `name`, attributes the test set and scores it; a method that cannot
-/// run here is a note, not a failure.
+/// Fits `name`, attributes the test set (or reads the scores of an
+/// identical earlier run from the cache, with that run's time) and scores
+/// it; a method that cannot run here is a note, not a failure.
+#[allow(clippy::too_many_arguments)]
 fn score(
+    ctx: &RunContext,
+    key: CacheKey,
     label: &str,
     name: &str,
     opts: &MethodOptions,
@@ -259,19 +278,15 @@ fn score(
     truth: &LdsGroundTruth,
     notes: &mut Vec<String>,
 ) -> Result<Option<LdsRow>, ReproError> {
-    let method = by_name(name, opts)?;
-    let t = Instant::now();
-    let scores = match method
-        .fit_dyn(source, &split.train)
-        .and_then(|f| f.attribute(&split.test))
-    {
-        Ok(s) => s,
-        Err(e) => {
-            notes.push(format!("{label}: not run ({e})"));
-            return Ok(None);
-        }
-    };
-    let seconds = t.elapsed().as_secs_f64();
+    let Scored { scores, cost, .. } =
+        match attribute_cached(ctx, key, name, opts, source, &split.train, &split.test)? {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push(format!("{label}: not run ({e})"));
+                return Ok(None);
+            }
+        };
+    let seconds = cost.seconds;
     let r = truth.score(&scores, Output::Margin)?;
     Ok(Some(LdsRow {
         label: label.to_string(),
