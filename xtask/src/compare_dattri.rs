@@ -59,6 +59,10 @@ pub struct CompareArgs {
     /// Reuse pairs an earlier, interrupted run of the same mode finished.
     #[arg(long)]
     resume: bool,
+    /// Pairs not to run, as `MODEL:METHOD:SETTING` (`mlp:if-lissa:exact`);
+    /// each is listed in the report's notes.
+    #[arg(long, value_delimiter = ',', value_name = "MODEL:METHOD:SETTING")]
+    skip: Vec<String>,
     /// Output directory (default: <workspace>/results).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -184,8 +188,16 @@ pub fn run(args: CompareArgs) -> Result<()> {
         export(&dir, model, train, test)?;
         let method_seed = ctx.seed_for("lds-mnist.method");
         let wanted = |m: &str| args.methods.is_empty() || args.methods.iter().any(|x| x == m);
+        let skipped = |m: &str, setting: &str| {
+            args.skip
+                .iter()
+                .any(|s| *s == format!("{}:{m}:{setting}", mc.key))
+        };
         let n_params = model.n_params();
-        let scale = if args.settings.iter().any(|s| s == "exact") && wanted("if-lissa") {
+        let scale = if args.settings.iter().any(|s| s == "exact")
+            && wanted("if-lissa")
+            && !skipped("if-lissa", "exact")
+        {
             let s = dm::lissa_scale(&model.clone().into(), train, &device(), method_seed)?;
             notes.push(format!(
                 "{}: LiSSA scale s = 2 (μ + λ) = {s:.4}, μ the largest top eigenvalue of the \
@@ -203,6 +215,13 @@ pub fn run(args: CompareArgs) -> Result<()> {
         let mut pairs: Vec<Pair> = Vec::new();
         if args.settings.iter().any(|s| s == "exact") {
             for m in EXACT.iter().filter(|m| wanted(m)) {
+                if skipped(m, "exact") {
+                    notes.push(format!(
+                        "{} {m} (exact): not run in this invocation (--skip).",
+                        mc.label
+                    ));
+                    continue;
+                }
                 match dm::exact_options(m, n_params, scale, method_seed) {
                     Ok(opts) => pairs.push((
                         m.to_string(),

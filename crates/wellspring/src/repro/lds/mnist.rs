@@ -78,6 +78,11 @@ struct Settings {
     m_subsets: usize,
     /// TRAK ensemble sizes beyond the single model.
     ensembles: &'static [usize],
+    /// Run the exact influence rows whose Hessian is applied matrix-free
+    /// (the MLP's if-cg and if-lissa): seconds at the quick size, but 10 or
+    /// more minutes each at 5000 × 500 on two cores (`compare-dattri`
+    /// measures them), so the full run leaves them to that tool.
+    matrix_free_exact: bool,
 }
 
 impl Settings {
@@ -88,6 +93,7 @@ impl Settings {
                 n_test: 40,
                 m_subsets: 6,
                 ensembles: &[2],
+                matrix_free_exact: true,
             }
         } else {
             Settings {
@@ -95,6 +101,7 @@ impl Settings {
                 n_test: 500,
                 m_subsets: 50,
                 ensembles: &[10, 50],
+                matrix_free_exact: false,
             }
         }
     }
@@ -218,15 +225,32 @@ fn method_runs(
         });
     }
     let model: wellspring_models::AnyModel = p.source.model.clone();
-    let scale = dm::lissa_scale(&model, &p.train, &device(), seed)?;
-    notes.push(format!(
-        "{}: exact if-lissa scale s = {scale:.4} (2 (μ + λ), μ the largest top eigenvalue of \
-         the full-batch Hessian and of {} minibatch Hessians, not timed).",
-        mc.label,
-        dm::SCALE_BATCHES
-    ));
+    let matrix_free = model.n_params() > dm::MAX_FORMED_PARAMS;
+    let skip = |m: &str| matrix_free && !st.matrix_free_exact && m.starts_with("if-");
+    let scale = if skip("if-lissa") {
+        None
+    } else {
+        let scale = dm::lissa_scale(&model, &p.train, &device(), seed)?;
+        notes.push(format!(
+            "{}: exact if-lissa scale s = {scale:.4} (2 (μ + λ), μ the largest top eigenvalue of \
+             the full-batch Hessian and of {} minibatch Hessians, not timed).",
+            mc.label,
+            dm::SCALE_BATCHES
+        ));
+        Some(scale)
+    };
     for m in dm::EXACT_METHODS {
-        match dm::exact_options(m, model.n_params(), Some(scale), seed) {
+        if skip(m) {
+            notes.push(format!(
+                "{} {m} (exact): not run in the full setting: its {}-parameter Hessian is applied \
+                 matrix-free, 10 or more minutes per method at this size on two cores; `cargo \
+                 xtask compare-dattri` times it against dattri (the quick setting runs it).",
+                mc.label,
+                model.n_params()
+            ));
+            continue;
+        }
+        match dm::exact_options(m, model.n_params(), scale, seed) {
             Ok(opts) => runs.push(MethodRun {
                 label: dm::row_label(m, Some(ProjectionSpec::Identity)),
                 name: m,
