@@ -187,7 +187,8 @@ mod tests {
     use super::*;
     use wellspring_report::{Cache, Progress};
 
-    fn ctx(dir: &std::path::Path) -> RunContext {
+    /// A quick, quiet context with its output and cache under `dir`.
+    pub(super) fn ctx(dir: &std::path::Path) -> RunContext {
         RunContext {
             quick: true,
             out_dir: dir.join("results"),

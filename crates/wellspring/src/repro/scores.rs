@@ -134,20 +134,9 @@ fn attribute_cached_keyed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repro::tests::ctx;
     use wellspring_core::{Features, Targets};
     use wellspring_models::{Model, ModelConfig};
-    use wellspring_report::{Cache, Progress};
-
-    fn ctx(dir: &std::path::Path) -> RunContext {
-        RunContext {
-            quick: true,
-            out_dir: dir.join("results"),
-            cache: Cache::open(dir.join("cache")).unwrap(),
-            seed: 0,
-            data_dir: None,
-            progress: Progress::hidden(),
-        }
-    }
 
     fn data(name: &str, n: usize, shift: f32) -> Dataset {
         Dataset::new(
