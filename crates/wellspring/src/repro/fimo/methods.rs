@@ -130,6 +130,73 @@ const MAX_EXACT_CURVATURE: usize = 20_000;
 /// recursion does not diverge is used.
 const LISSA_SCALES: [&str; 6] = ["10", "20", "50", "100", "200", "500"];
 
+/// Longest a matrix-free LiSSA-H run may be projected to take per scale of
+/// the grid (seconds): past it the method is skipped with the measured
+/// estimate, as FiMO skipped CG on CIFAR-10 and SST-2 ("it took too long").
+const LISSA_H_BUDGET_SECONDS: f64 = 3600.0;
+
+/// LiSSA's minibatch (the solver's default, FiMO's torch-influence setting).
+const LISSA_BATCH: usize = 64;
+
+/// `Some(why)` when LiSSA-H on this case would exceed
+/// [`LISSA_H_BUDGET_SECONDS`] per scale: `depth × m` minibatch Hessian-vector
+/// products (one per test point per recursion step), each timed here on
+/// the case's model (best of three).
+fn lissa_h_over_budget(
+    spec: &MethodSpec,
+    source: &ModelSource,
+    train: &Dataset,
+    n_test: usize,
+    budget_seconds: f64,
+) -> Result<Option<String>, ReproError> {
+    use wellspring_grad::{CrossEntropy, CurvatureParams, LinearOperator, Mse};
+    let depth: usize = spec
+        .params
+        .iter()
+        .find(|(k, _)| *k == "depth")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(5000);
+    let params = match train.targets() {
+        wellspring_core::Targets::Regression { .. } => CurvatureParams::new().loss(Mse),
+        _ => CurvatureParams::new().loss(CrossEntropy),
+    };
+    let rows: Vec<usize> = (0..LISSA_BATCH.min(train.len())).collect();
+    let fail = |e: wellspring_grad::GradError| {
+        ReproError::Failed(format!(
+            "{}: timing a Hessian-vector product: {e}",
+            spec.label
+        ))
+    };
+    let op = params
+        .hessian(source.model.clone(), train, &rows[..], &source.device)
+        .map_err(fail)?;
+    let p = op.dim();
+    let v: Vec<f64> = (0..p)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let mut out = vec![0.0; p];
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let clock = Instant::now();
+        op.apply(&v, &mut out).map_err(fail)?;
+        best = best.min(clock.elapsed().as_secs_f64());
+    }
+    let per_scale = best * (depth * n_test) as f64;
+    Ok((per_scale > budget_seconds).then(|| {
+        format!(
+            "not run: one Hessian-vector product of the {p}-parameter model on a {}-point \
+             minibatch took {:.0} ms here (central differences of two f64 gradients; burn has \
+             no double backward), so depth {depth} × {n_test} test points would take about \
+             {:.1} h per scale of the grid (budget {:.0} h); FiMO likewise skipped CG where \
+             it took too long",
+            rows.len(),
+            best * 1e3,
+            per_scale / 3600.0,
+            budget_seconds / 3600.0,
+        )
+    }))
+}
+
 /// The projection `m` uses on a case of `n` training points and `p`
 /// parameters (`Some(None)`: its own default; `None`: it cannot run). A
 /// `--quick` run never forms a `p × p` curvature.
@@ -307,8 +374,61 @@ pub(super) fn score(
         .field("scale_grid", &m.scale_grid)
         .field("seed", &ctx.seed_for(&format!("fimo.{}", spec.name)))
         .field("version", env!("CARGO_PKG_VERSION"));
+    if m.gradients == Gradients::Exact
+        && m.scale_grid
+        && !ctx.quick
+        && !ctx.cache.contains(&key, "json")?
+    {
+        // not cached: a skip for time is decided on this machine, never stored
+        if let Some(why) = lissa_h_over_budget(
+            spec,
+            source,
+            model.train,
+            model.test.len(),
+            LISSA_H_BUDGET_SECONDS,
+        )? {
+            return Ok(Err(why));
+        }
+    }
     ctx.cache
         .get_or_compute_json(&key, || -> Result<_, ReproError> {
             Ok(compute(ctx, m, spec, source, model.train, model.test))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wellspring_core::{Features, Targets};
+    use wellspring_models::{Model, ModelConfig};
+
+    /// The LiSSA-H time check times a real product: no budget passes, a zero
+    /// budget skips with the measured estimate in the reason.
+    #[test]
+    fn lissa_h_is_skipped_only_past_its_time_budget() {
+        let device = crate::repro::recipes::device();
+        let model = Model::new(ModelConfig::LogReg { d_in: 3, n_out: 2 }, 0, &device).unwrap();
+        let source = ModelSource::new(model, device);
+        let train = Dataset::new(
+            "train",
+            Features::Dense {
+                values: (0..30).map(|i| (i as f32 * 0.37).sin()).collect(),
+                shape: vec![3],
+            },
+            Targets::Classes {
+                labels: (0..10).map(|i| i % 2).collect(),
+                n_classes: 2,
+            },
+        )
+        .unwrap();
+        let spec = METHODS[4].spec;
+        assert_eq!(spec.label, "LiSSA-H");
+        let fits = lissa_h_over_budget(&spec, &source, &train, 4, f64::INFINITY).unwrap();
+        assert_eq!(fits, None);
+        let why = lissa_h_over_budget(&spec, &source, &train, 4, 0.0)
+            .unwrap()
+            .expect("a zero budget skips");
+        assert!(why.contains("8-parameter model"), "{why}");
+        assert!(why.contains("depth 5000 × 4 test points"), "{why}");
+    }
 }
