@@ -57,6 +57,7 @@ mod capture;
 pub mod curvature;
 mod engine;
 mod error;
+mod factored;
 mod gemm;
 mod kernels;
 mod layout;
@@ -73,6 +74,7 @@ pub use curvature::{
 };
 pub use engine::{BUCKET_ROWS, GradBlock, GradEngine, GradParams, Reduce, Rows};
 pub use error::{GradError, Result};
+pub use factored::FactoredGrads;
 pub use layout::{GradLayout, LayerSelection, LayerSlot};
 pub use output::{
     CompletionLogProb, CorrectProb, CrossEntropy, HostTarget, Logit, Mse, OutputFn, OutputSpec,

@@ -28,10 +28,11 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use wellspring_core::{Dataset, Grouping, ScoreMatrix};
+use wellspring_grad::FactoredGrads;
 use wellspring_models::AnyModel;
 use wellspring_models::burn_types::Device;
 
-use super::gradient::{DEFAULT_PROJECTION, GradFeaturizer, check_projection, loss_output, permute_rows, row_sq_norms, singleton_order};
+use super::gradient::{DEFAULT_PROJECTION, GradFeaturizer, check_projection, grad_err, loss_output, permute_rows, row_sq_norms, singleton_order};
 use super::{MethodInfo, OptionReader};
 use crate::blocks::{by_test_blocks, check_self};
 use crate::dense::gemm_abt;
@@ -124,9 +125,19 @@ struct Part {
     feat: GradFeaturizer,
     weight: f64,
     train: OnceLock<Vec<f32>>,
+    /// Unprojected training gradients in factored form (identity projection).
+    factored: OnceLock<FactoredGrads>,
 }
 
 impl Part {
+    fn train_factored(&self, train: &Dataset) -> Result<&FactoredGrads> {
+        if let Some(f) = self.factored.get() {
+            return Ok(f);
+        }
+        let f = self.feat.factored(train)?;
+        Ok(self.factored.get_or_init(|| f))
+    }
+
     fn train_rows(&self, train: &Dataset) -> Result<&[f32]> {
         if let Some(t) = self.train.get() {
             return Ok(t);
@@ -187,6 +198,7 @@ impl GradSimilarity {
                 feat,
                 weight: *weight,
                 train: OnceLock::new(),
+                factored: OnceLock::new(),
             });
         }
         Ok(Self {
@@ -219,31 +231,68 @@ impl GradSimilarity {
         n_test: usize,
     ) -> Result<ScoreMatrix> {
         let d = self.dim();
-        let (row_norms, test_norms) = match self.similarity {
-            Similarity::Dot => (Vec::new(), Vec::new()),
-            Similarity::Cosine => (row_sq_norms(rows[0], d), row_sq_norms(&test[0], d)),
+        let norms = match self.similarity {
+            Similarity::Dot => None,
+            Similarity::Cosine => Some((row_sq_norms(rows[0], d), row_sq_norms(&test[0], d))),
         };
+        self.blocks(n_rows, n_test, norms, |c, c0, cols, buf| {
+            gemm_abt(
+                &test[c][c0 * d..(c0 + cols) * d],
+                cols,
+                d,
+                rows[c],
+                n_rows,
+                buf,
+            );
+            Ok(())
+        })
+    }
+
+    /// Exact scores from factored gradients (identity projection): the same
+    /// inner products without the `n × p` rows (TracIn App. F).
+    fn scores_factored(
+        &self,
+        rows: &[&FactoredGrads],
+        test: &[FactoredGrads],
+    ) -> Result<ScoreMatrix> {
+        let norms = match self.similarity {
+            Similarity::Dot => None,
+            Similarity::Cosine => Some((rows[0].sq_norms(), test[0].sq_norms())),
+        };
+        self.blocks(rows[0].n(), test[0].n(), norms, |c, c0, cols, buf| {
+            let b = rows[c]
+                .dot_block(&test[c], c0, cols)
+                .map_err(grad_err(self.name))?;
+            buf.copy_from_slice(&b);
+            Ok(())
+        })
+    }
+
+    /// Test-major blocks of `Σ_c w_c ⟨·,·⟩_c`, where `part(c, c0, cols, buf)`
+    /// writes model `c`'s inner products of test points `c0..c0 + cols`
+    /// into `buf`; normalised to cosines with `norms` (squared row and test
+    /// norms) when given.
+    fn blocks(
+        &self,
+        n_rows: usize,
+        n_test: usize,
+        norms: Option<(Vec<f64>, Vec<f64>)>,
+        part: impl Fn(usize, usize, usize, &mut [f32]) -> Result<()>,
+    ) -> Result<ScoreMatrix> {
         by_test_blocks(self.name, n_rows, n_test, |c0, cols| {
             let mut acc = vec![0.0f32; cols * n_rows];
             let mut buf = vec![0.0f32; cols * n_rows];
-            for (c, part) in self.parts.iter().enumerate() {
-                gemm_abt(
-                    &test[c][c0 * d..(c0 + cols) * d],
-                    cols,
-                    d,
-                    rows[c],
-                    n_rows,
-                    &mut buf,
-                );
-                let w = part.weight as f32;
+            for (c, p) in self.parts.iter().enumerate() {
+                part(c, c0, cols, &mut buf)?;
+                let w = p.weight as f32;
                 acc.iter_mut().zip(&buf).for_each(|(a, b)| *a += w * b);
             }
-            if self.similarity == Similarity::Cosine {
+            if let Some((row_norms, test_norms)) = &norms {
                 acc.par_chunks_mut(n_rows.max(1))
                     .enumerate()
                     .for_each(|(j, col)| {
                         let tn = test_norms[c0 + j].sqrt();
-                        for (v, rn) in col.iter_mut().zip(&row_norms) {
+                        for (v, rn) in col.iter_mut().zip(row_norms) {
                             let den = tn * rn.sqrt();
                             *v = if den > TINY_NORM {
                                 (*v as f64 / den) as f32
@@ -255,6 +304,11 @@ impl GradSimilarity {
             }
             Ok(acc)
         })
+    }
+
+    /// Unprojected gradients: scores come from the factored form.
+    fn exact(&self) -> bool {
+        self.parts.iter().all(|p| p.feat.is_exact())
     }
 
     fn test_features(&self, test: &Dataset) -> Result<Vec<Vec<f32>>> {
@@ -276,6 +330,20 @@ impl FittedAttributor for GradSimilarity {
     }
 
     fn attribute(&self, test: &Dataset) -> Result<ScoreMatrix> {
+        if self.exact() {
+            self.sig.check(test)?;
+            let tf: Vec<FactoredGrads> = self
+                .parts
+                .iter()
+                .map(|p| p.feat.point_factored(test))
+                .collect::<Result<_>>()?;
+            let rows: Vec<&FactoredGrads> = self
+                .parts
+                .iter()
+                .map(|p| p.train_factored(&self.train))
+                .collect::<Result<_>>()?;
+            return self.scores_factored(&rows, &tf);
+        }
         let tf = self.test_features(test)?;
         let rows: Vec<&[f32]> = self
             .parts
@@ -291,10 +359,12 @@ impl FittedAttributor for GradSimilarity {
         let d = self.dim();
         let mut out = vec![0.0f64; self.n];
         for p in &self.parts {
-            for (o, s) in out
-                .iter_mut()
-                .zip(row_sq_norms(p.train_rows(&self.train)?, d))
-            {
+            let norms = if self.exact() {
+                p.train_factored(&self.train)?.sq_norms()
+            } else {
+                row_sq_norms(p.train_rows(&self.train)?, d)
+            };
+            for (o, s) in out.iter_mut().zip(norms) {
                 *o += p.weight * s;
             }
         }
@@ -315,9 +385,18 @@ impl FittedAttributor for GradSimilarity {
     /// GGDA group scores from batched group gradients `P Σ_{i∈g} ∇ℓ_i`.
     fn attribute_groups(&self, grouping: &Grouping, test: &Dataset) -> Result<ScoreMatrix> {
         check_grouping(grouping, self.n)?;
+        let singles = singleton_order(grouping);
+        if let (true, Some(order)) = (self.exact(), &singles) {
+            // singleton groups are the per-point scores, bit for bit
+            let per_point = self.attribute(test)?;
+            let mut out = Vec::with_capacity(order.len() * test.len());
+            for &i in order {
+                out.extend_from_slice(per_point.row(i));
+            }
+            return Ok(ScoreMatrix::from_vec(order.len(), test.len(), out)?);
+        }
         let tf = self.test_features(test)?;
         let d = self.dim();
-        let singles = singleton_order(grouping);
         let groups: Vec<Vec<f32>> = self
             .parts
             .iter()

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use wellspring_core::{Dataset, Grouping, Targets};
-use wellspring_grad::{CrossEntropy, GradEngine, GradError, Mse, OutputFn, Projector, Reduce};
+use wellspring_grad::{
+    CrossEntropy, FactoredGrads, GradEngine, GradError, Mse, OutputFn, Projector, Reduce,
+};
 use wellspring_models::AnyModel;
 use wellspring_models::burn_types::Device;
 
@@ -95,6 +97,9 @@ pub(crate) struct GradFeaturizer {
     single: GradEngine,
     proj: Arc<dyn Projector>,
     method: &'static str,
+    /// Unprojected (identity): inner products come exactly from the
+    /// factored gradients ([`GradFeaturizer::factored`]).
+    exact: bool,
 }
 
 impl GradFeaturizer {
@@ -147,6 +152,7 @@ impl GradFeaturizer {
             single,
             proj,
             method,
+            exact: matches!(spec, ProjectionSpec::Identity),
         })
     }
 
@@ -179,6 +185,34 @@ impl GradFeaturizer {
             .group(data, grouping, Reduce::Sum, Some(self.proj.as_ref()))
             .map_err(grad_err(self.method))?;
         check_rows(self.method, "group", data, &f, self.dim())?;
+        Ok(f)
+    }
+
+    /// Whether the rows are the unprojected gradients (identity projection).
+    pub(crate) fn is_exact(&self) -> bool {
+        self.exact
+    }
+
+    /// Unprojected per-example gradients of every row of `data` in factored
+    /// form: rank-1 factors for flat linear layers (TracIn App. F), rows for
+    /// the rest, so exact inner products never materialise `n × p`.
+    pub(crate) fn factored(&self, data: &Dataset) -> Result<FactoredGrads> {
+        let f = self
+            .engine
+            .factored(data, 0..data.len())
+            .map_err(grad_err(self.method))?;
+        check_factored(self.method, "point", data, &f)?;
+        Ok(f)
+    }
+
+    /// Like [`GradFeaturizer::factored`], one point at a time (each row
+    /// independent of the rest of `data`, like [`GradFeaturizer::point_features`]).
+    pub(crate) fn point_factored(&self, data: &Dataset) -> Result<FactoredGrads> {
+        let f = self
+            .single
+            .factored(data, 0..data.len())
+            .map_err(grad_err(self.method))?;
+        check_factored(self.method, "point", data, &f)?;
         Ok(f)
     }
 
@@ -271,6 +305,26 @@ pub(crate) fn check_rows(
                 data.name(),
                 rows[p],
                 p % dim.max(1)
+            ),
+        }),
+    }
+}
+
+/// Like [`check_rows`] for factored gradients (names the row and the layer).
+pub(crate) fn check_factored(
+    method: &str,
+    what: &str,
+    data: &Dataset,
+    f: &FactoredGrads,
+) -> Result<()> {
+    match f.non_finite() {
+        None => Ok(()),
+        Some((row, layer)) => Err(AttribError::Solver {
+            solver: method.to_string(),
+            reason: format!(
+                "the loss gradient of {what} {row} of {} is not finite (in selected layer \
+                 {layer}); the model or that input is broken (NaN weights, an overflowing output)",
+                data.name(),
             ),
         }),
     }

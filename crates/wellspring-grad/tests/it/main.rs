@@ -2,6 +2,7 @@
 
 mod curvature;
 mod errors;
+mod factored;
 mod group;
 mod kfac;
 mod per_sample;
