@@ -1,6 +1,6 @@
 //! Fit + attribute time of every registered gradient attribution method on
 //! dattri's benchmark size (MNIST MLP 784-128-64-10, 5000 training × 500
-//! test digits), and GGDA group attribution (100 groups) vs per-point for
+//! test digits), exact Grad-Dot / Grad-Cos / TracIn, and GGDA group attribution (100 groups) vs per-point for
 //! TracIn, TRAK and the influence functions present.
 //!
 //!     cargo bench -p wellspring --bench attrib
@@ -26,6 +26,16 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("{name}/fit+attribute"), |b| {
             b.iter(|| {
                 let f = fit(&s, name, None).expect("fits");
+                black_box(f.attribute(&s.test).expect("attributes"))
+            })
+        });
+    }
+    // exact (unprojected) first-order methods: inner products from the
+    // rank-1 factors (TracIn App. F), never the 5000 × 109 386 gradients
+    for name in ["grad-dot", "grad-cos", "tracin"] {
+        g.bench_function(format!("{name}/exact/fit+attribute"), |b| {
+            b.iter(|| {
+                let f = fit(&s, name, Some(ProjectionSpec::Identity)).expect("fits");
                 black_box(f.attribute(&s.test).expect("attributes"))
             })
         });

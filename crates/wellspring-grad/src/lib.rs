@@ -14,7 +14,10 @@
 //!   [`LayerSelection`] streamed as `n × p` f32 blocks with bounded memory
 //!   ([`GradEngine::per_sample`]), projected per-example gradients
 //!   ([`GradEngine::projected`]), sums and group gradients
-//!   ([`GradEngine::group`], GGDA), and the batch-of-one reference path
+//!   ([`GradEngine::group`], GGDA), exact inner products from factored
+//!   gradients ([`GradEngine::factored`], [`FactoredGrads`]: TracIn App. F's
+//!   `⟨g_i, g_j⟩ = (ã_i · ã_j)(δ_i · δ_j)` per flat linear layer, never
+//!   `n × p`), and the batch-of-one reference path
 //!   ([`GradEngine::per_sample_reference`]).
 //! - [`Projector`]s: [`Identity`], dense Gaussian/Rademacher
 //!   ([`DenseProjector`]) and the factored [`KroneckerProjector`].
