@@ -54,6 +54,37 @@ pub struct FactoredGrads {
     n: usize,
     dim: usize,
     layers: Vec<Factor>,
+    /// Each layer's range in a gradient row.
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+/// One layer of a [`FactoredGrads`], borrowed.
+#[derive(Clone, Debug)]
+pub enum FactorView<'a> {
+    /// A flat linear layer: its gradient rows are `ã_i ⊗ δ_i`, laid out in
+    /// `params` as the row-major `da × dd` matrix `ã_i δ_iᵀ` (weight rows
+    /// `[d_in, d_out]`, then the bias row when `ã` ends with the 1).
+    Rank1 {
+        /// The layer's range in a gradient row.
+        params: std::ops::Range<usize>,
+        /// `ã_i` (the input, with a trailing 1 when the layer has a bias), `n × da`.
+        a: &'a [f32],
+        /// Width of `ã`.
+        da: usize,
+        /// `δ_i`, the output's backprop error, `n × dd`.
+        d: &'a [f32],
+        /// Width of `δ`.
+        dd: usize,
+    },
+    /// Any other layer: the gradient rows themselves, `n × len`.
+    Rows {
+        /// The layer's range in a gradient row.
+        params: std::ops::Range<usize>,
+        /// Gradient rows.
+        g: &'a [f32],
+        /// Row width.
+        len: usize,
+    },
 }
 
 impl FactoredGrads {
@@ -65,6 +96,24 @@ impl FactoredGrads {
     /// Width of the full gradient these factor (`p`).
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// The layers, in gradient-row order.
+    pub fn layers(&self) -> impl Iterator<Item = FactorView<'_>> + '_ {
+        self.layers.iter().zip(&self.ranges).map(|(l, r)| match l {
+            Factor::Rank1 { a, da, d, dd } => FactorView::Rank1 {
+                params: r.clone(),
+                a,
+                da: *da,
+                d,
+                dd: *dd,
+            },
+            Factor::Dense { g, len } => FactorView::Rows {
+                params: r.clone(),
+                g,
+                len: *len,
+            },
+        })
     }
 
     /// Floats stored per row (the factors' widths plus the dense layers'):
@@ -241,6 +290,11 @@ impl GradEngine {
         Ok(FactoredGrads {
             n: idx.len(),
             dim: self.dim(),
+            ranges: if layers.is_empty() {
+                Vec::new()
+            } else {
+                slots.iter().map(|s| s.range()).collect()
+            },
             layers,
         })
     }

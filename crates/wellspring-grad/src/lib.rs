@@ -77,7 +77,7 @@ pub use curvature::{
 };
 pub use engine::{BUCKET_ROWS, GradBlock, GradEngine, GradParams, Reduce, Rows};
 pub use error::{GradError, Result};
-pub use factored::FactoredGrads;
+pub use factored::{FactorView, FactoredGrads};
 pub use layout::{GradLayout, LayerSelection, LayerSlot};
 pub use output::{
     CompletionLogProb, CorrectProb, CrossEntropy, HostTarget, Logit, Mse, OutputFn, OutputSpec,

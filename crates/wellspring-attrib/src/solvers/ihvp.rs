@@ -461,7 +461,15 @@ pub fn lanczos_top(
             w -= qj * coef;
         }
         let bnorm = w.norm();
-        if j + 1 == iters || bnorm <= 1e-10 * a.abs().max(1e-300) {
+        // breakdown (an invariant subspace) relative to the operator's scale
+        // seen so far, not to this step's Rayleigh quotient: in a null space
+        // `a` is itself rounding noise and the residual would never count as
+        // zero, letting noise vectors into the basis
+        let scale = alpha
+            .iter()
+            .chain(&beta)
+            .fold(0.0f64, |m, x| m.max(x.abs()));
+        if j + 1 == iters || bnorm <= 1e-10 * scale.max(1e-300) {
             break;
         }
         beta.push(bnorm);

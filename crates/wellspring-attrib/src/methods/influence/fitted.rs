@@ -9,6 +9,7 @@ use wellspring_core::{Dataset, Grouping, ScoreMatrix};
 use wellspring_grad::LinearOperator;
 
 use super::curvature::{self, ProjectedGn};
+use super::factored_gn::FactoredGn;
 use super::{CurvatureKind, Damping, IfSolver, InfluenceParams};
 use crate::blocks::{by_test_blocks, check_self};
 use crate::dense::gemm_abt;
@@ -26,6 +27,9 @@ use crate::traits::{Attributor, FittedAttributor, check_grouping};
 #[allow(clippy::large_enum_variant)]
 enum Curv {
     Gn(ProjectedGn),
+    /// Exact Gauss-Newton of an all-linear model, matrix-free on rank-1
+    /// factors (iterative solvers only).
+    Factored(FactoredGn),
     Explicit(DMatrix<f64>),
     /// Matrix-free parameter-space Hessian (models above the explicit limit).
     Hvp(curvature::HvpHessian),
@@ -39,6 +43,7 @@ impl Curv {
     fn op(&self) -> &dyn LinearOperator {
         match self {
             Curv::Gn(g) => g,
+            Curv::Factored(f) => f,
             Curv::Explicit(m) => m,
             Curv::Hvp(h) => h,
         }
@@ -48,13 +53,14 @@ impl Curv {
         match self {
             Curv::Gn(g) => Some(&g.full),
             Curv::Explicit(m) => Some(m),
-            Curv::Hvp(_) => None,
+            Curv::Hvp(_) | Curv::Factored(_) => None,
         }
     }
     /// `tr(C)`: exact where the matrix is formed, else Hutchinson's estimate.
     fn trace(&self, seed: u64) -> Result<f64> {
         match self {
             Curv::Hvp(h) => h.trace_estimate(TRACE_PROBES, seed),
+            Curv::Factored(f) => Ok(f.trace()),
             _ => Ok(self.matrix().map_or(0.0, |m| m.trace())),
         }
     }
@@ -185,7 +191,20 @@ impl Influence {
         }
         let (name, p) = (self.name, &self.params);
         let train_feats = self.feat.features(&self.train)?;
+        // exact Gauss-Newton for an iterative solver: matrix-free on rank-1
+        // factors where every layer is flat linear (never the p × p matrix)
+        let factored = if p.curvature == CurvatureKind::GaussNewton
+            && p.projection == ProjectionSpec::Identity
+            && p.solver != IfSolver::Explicit
+        {
+            FactoredGn::fit(name, &self.model, &self.device, &self.train, self.l2)?
+        } else {
+            None
+        };
         let curv = match p.curvature {
+            CurvatureKind::GaussNewton if factored.is_some() => {
+                Curv::Factored(factored.expect("checked is_some"))
+            }
             CurvatureKind::GaussNewton => Curv::Gn(ProjectedGn::fit(
                 name,
                 &self.model,

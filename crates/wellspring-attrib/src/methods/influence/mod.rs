@@ -45,6 +45,7 @@
 //! scores need no per-point gradient at all (GGDA's speedup).
 
 pub mod curvature;
+mod factored_gn;
 mod fitted;
 mod registry;
 
