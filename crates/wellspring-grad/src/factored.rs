@@ -193,6 +193,19 @@ impl FactoredGrads {
         if n == 0 || cols == 0 {
             return Ok(out);
         }
+        // blocks of test columns in parallel (the GEMMs are single-threaded)
+        let chunk = cols.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        out.par_chunks_mut(chunk * n)
+            .enumerate()
+            .for_each(|(t, o)| self.dot_into(other, c0 + t * chunk, o.len() / n, o));
+        Ok(out)
+    }
+}
+
+impl FactoredGrads {
+    /// `out (cols × n) += ⟨g_i, h_{c0 + j}⟩` for one block of test columns.
+    fn dot_into(&self, other: &FactoredGrads, c0: usize, cols: usize, out: &mut [f32]) {
+        let n = self.n;
         let mut left = vec![0.0f32; cols * n];
         let mut right = vec![0.0f32; cols * n];
         for (mine, theirs) in self.layers.iter().zip(&other.layers) {
@@ -200,9 +213,9 @@ impl FactoredGrads {
                 (Factor::Rank1 { a, da, d, dd }, Factor::Rank1 { a: oa, d: od, .. }) => {
                     gemm_abt(&oa[c0 * da..(c0 + cols) * da], cols, *da, a, n, &mut left);
                     gemm_abt(&od[c0 * dd..(c0 + cols) * dd], cols, *dd, d, n, &mut right);
-                    out.par_iter_mut()
-                        .zip(left.par_iter().zip(right.par_iter()))
-                        .for_each(|(o, (l, r))| *o += l * r);
+                    for (o, (l, r)) in out.iter_mut().zip(left.iter().zip(&right)) {
+                        *o += l * r;
+                    }
                 }
                 (Factor::Dense { g, len }, Factor::Dense { g: og, .. }) => {
                     gemm_abt(
@@ -213,14 +226,13 @@ impl FactoredGrads {
                         n,
                         &mut left,
                     );
-                    out.par_iter_mut()
-                        .zip(left.par_iter())
-                        .for_each(|(o, l)| *o += l);
+                    for (o, l) in out.iter_mut().zip(&left) {
+                        *o += l;
+                    }
                 }
-                _ => unreachable!("layer shapes checked equal above"),
+                _ => unreachable!("layer shapes checked equal by dot_block"),
             }
         }
-        Ok(out)
     }
 }
 
