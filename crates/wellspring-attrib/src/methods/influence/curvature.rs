@@ -75,7 +75,6 @@ impl ProjectedGn {
         let n = train.len();
         let logits = wellspring_models::predict_logits(model, train, device)?;
         let c = logits.len() / n.max(1);
-        let loss = super::super::gradient::loss_output(train);
         let mut jac: Vec<Vec<f32>> = Vec::with_capacity(c);
         let mut k = 0;
         for j in 0..c {
@@ -90,30 +89,7 @@ impl ProjectedGn {
             k = feat.dim();
             jac.push(feat.features(train)?);
         }
-        let hs: Vec<Vec<f64>> = (0..n)
-            .into_par_iter()
-            .map(|i| -> Result<Vec<f64>> {
-                let z: Vec<f64> = logits[i * c..(i + 1) * c]
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect();
-                let mut h = vec![0.0f64; c * c];
-                let target = match train.targets() {
-                    Targets::Classes { labels, .. } => {
-                        wellspring_grad::HostTarget::Class(labels[i])
-                    }
-                    Targets::Regression { values, n_targets } => {
-                        wellspring_grad::HostTarget::Values(
-                            &values[i * n_targets..(i + 1) * n_targets],
-                        )
-                    }
-                    Targets::NextToken { .. } => unreachable!("rejected above"),
-                };
-                loss.logit_hessian(&z, target, &mut h)
-                    .map_err(grad_err(method))?;
-                Ok(h)
-            })
-            .collect::<Result<_>>()?;
+        let hs = logit_hessians(method, train, &logits, c)?;
         let rows: Vec<Vec<f32>> = (0..n)
             .into_par_iter()
             .map(|i| -> Result<Vec<f32>> {
@@ -187,6 +163,53 @@ impl ProjectedGn {
     pub fn rows(&self) -> usize {
         self.offsets.last().copied().unwrap_or(0)
     }
+}
+
+/// Each training point's logit Hessian `H_i = ∂²ℓ_i/∂z_i²` (`c × c`,
+/// row-major) of the loss [`loss_output`] picks for `train`, at the row-major
+/// `n × c` logits; a non-finite one is an error naming the point.
+pub(crate) fn logit_hessians(
+    method: &'static str,
+    train: &Dataset,
+    logits: &[f32],
+    c: usize,
+) -> Result<Vec<Vec<f64>>> {
+    let loss = super::super::gradient::loss_output(train);
+    let hs = (0..train.len())
+        .into_par_iter()
+        .map(|i| -> Result<Vec<f64>> {
+            let z: Vec<f64> = logits[i * c..(i + 1) * c]
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
+            let mut h = vec![0.0f64; c * c];
+            let target = match train.targets() {
+                Targets::Classes { labels, .. } => wellspring_grad::HostTarget::Class(labels[i]),
+                Targets::Regression { values, n_targets } => {
+                    wellspring_grad::HostTarget::Values(&values[i * n_targets..(i + 1) * n_targets])
+                }
+                Targets::NextToken { .. } => {
+                    return Err(AttribError::unsupported(
+                        method,
+                        "logit Hessians need [n × classes] logits, not next-token targets",
+                    ));
+                }
+            };
+            loss.logit_hessian(&z, target, &mut h)
+                .map_err(grad_err(method))?;
+            Ok(h)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(i) = hs.iter().position(|h| h.iter().any(|v| !v.is_finite())) {
+        return Err(AttribError::Solver {
+            solver: method.into(),
+            reason: format!(
+                "the logit Hessian of training point {i} of {} is not finite",
+                train.name()
+            ),
+        });
+    }
+    Ok(hs)
 }
 
 /// `C = (1/n) Σ_i J_iᵀ H_i J_i + l2 I` from the per-class Jacobians `jac`

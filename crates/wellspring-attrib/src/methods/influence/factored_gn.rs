@@ -18,12 +18,13 @@
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 use wellspring_core::{Dataset, Targets};
-use wellspring_grad::{FactorView, GradError, HostTarget, LinearOperator, Logit};
+use wellspring_grad::{FactorView, GradError, LinearOperator, Logit};
 use wellspring_models::AnyModel;
 use wellspring_models::burn_types::Device;
 
-use crate::error::{AttribError, Result};
-use crate::methods::gradient::{GradFeaturizer, grad_err, loss_output};
+use crate::error::Result;
+use super::curvature::logit_hessians;
+use crate::methods::gradient::GradFeaturizer;
 use crate::projection::ProjectionSpec;
 
 /// One flat linear layer's factors.
@@ -102,38 +103,7 @@ impl FactoredGn {
                 layers[k].d.push(d.iter().map(|&v| v as f64).collect());
             }
         }
-        let loss = loss_output(train);
-        let h: Vec<f64> = (0..n)
-            .into_par_iter()
-            .map(|i| -> Result<Vec<f64>> {
-                let z: Vec<f64> = logits[i * c..(i + 1) * c]
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect();
-                let target = match train.targets() {
-                    Targets::Classes { labels, .. } => HostTarget::Class(labels[i]),
-                    Targets::Regression { values, n_targets } => {
-                        HostTarget::Values(&values[i * n_targets..(i + 1) * n_targets])
-                    }
-                    Targets::NextToken { .. } => unreachable!("rejected above"),
-                };
-                let mut hi = vec![0.0f64; c * c];
-                loss.logit_hessian(&z, target, &mut hi)
-                    .map_err(grad_err(method))?;
-                Ok(hi)
-            })
-            .collect::<Result<Vec<_>>>()?
-            .concat();
-        if let Some(i) = h.iter().position(|v| !v.is_finite()) {
-            return Err(AttribError::Solver {
-                solver: method.into(),
-                reason: format!(
-                    "the logit Hessian of training point {} of {} is not finite",
-                    i / (c * c).max(1),
-                    train.name()
-                ),
-            });
-        }
+        let h = logit_hessians(method, train, &logits, c)?.concat();
         Ok(Some(FactoredGn {
             n,
             p,
