@@ -151,7 +151,19 @@ impl FactoredGn {
         }
         // z[r, b, j] = J_{rows[r], b} · x_j
         let mut z = vec![0.0f64; nr * c * m];
-        let gathered: Vec<Vec<f64>> = self.layers.iter().map(|l| gather(&l.a, l.da, rows)).collect();
+        // every row in order (full-data products): the factors as they are
+        let all = rows.len() == self.n && rows.iter().enumerate().all(|(k, &i)| k == i);
+        let gathered: Vec<std::borrow::Cow<'_, [f64]>> = self
+            .layers
+            .iter()
+            .map(|l| {
+                if all {
+                    std::borrow::Cow::Borrowed(l.a.as_slice())
+                } else {
+                    std::borrow::Cow::Owned(gather(&l.a, l.da, rows))
+                }
+            })
+            .collect();
         for (l, ar) in self.layers.iter().zip(&gathered) {
             let (da, dd) = (l.da, l.dd);
             let w = dd * m;

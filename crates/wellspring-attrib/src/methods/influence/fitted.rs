@@ -213,11 +213,9 @@ impl Influence {
         } else {
             None
         };
-        let curv = match p.curvature {
-            CurvatureKind::GaussNewton if factored.is_some() => {
-                Curv::Factored(factored.expect("checked is_some"))
-            }
-            CurvatureKind::GaussNewton => Curv::Gn(ProjectedGn::fit(
+        let curv = match (p.curvature, factored) {
+            (_, Some(f)) => Curv::Factored(f),
+            (CurvatureKind::GaussNewton, None) => Curv::Gn(ProjectedGn::fit(
                 name,
                 &self.model,
                 &self.device,
@@ -226,12 +224,14 @@ impl Influence {
                 &self.train,
                 self.l2,
             )?),
-            CurvatureKind::Fisher => Curv::Gn(ProjectedGn::from_rows(
+            (CurvatureKind::Fisher, None) => Curv::Gn(ProjectedGn::from_rows(
                 train_feats.clone(),
                 self.dim(),
                 self.l2,
             )),
-            CurvatureKind::Hessian if self.model.n_params() <= curvature::MAX_HESSIAN_PARAMS => {
+            (CurvatureKind::Hessian, None)
+                if self.model.n_params() <= curvature::MAX_HESSIAN_PARAMS =>
+            {
                 Curv::Explicit(curvature::explicit_hessian(
                     name,
                     &self.model,
@@ -240,7 +240,7 @@ impl Influence {
                     self.l2,
                 )?)
             }
-            CurvatureKind::Hessian => Curv::Hvp(curvature::HvpHessian::new(
+            (CurvatureKind::Hessian, None) => Curv::Hvp(curvature::HvpHessian::new(
                 name,
                 &self.model,
                 &self.device,
