@@ -66,12 +66,26 @@ macro_rules! gemm_scalar {
 gemm_scalar!(f32, matrixmultiply::sgemm);
 gemm_scalar!(f64, matrixmultiply::dgemm);
 
+/// Multiply-adds below which [`gemm_abt`] stays on the calling thread.
+const PAR_MIN_WORK: usize = 1 << 24;
+
 /// `out = A Bᵀ` for row-major `A` (`m × k`), `B` (`n × k`) and `out` (`m × n`).
 ///
 /// Each entry is computed by the same packed micro-kernel whatever `m` and
 /// `n` are (edge tiles go through a scratch tile), so a score does not depend
-/// on how rows were blocked or chunked. Panics if a buffer is too short.
-pub fn gemm_abt<T: GemmScalar>(a: &[T], m: usize, k: usize, b: &[T], n: usize, out: &mut [T]) {
+/// on how rows were blocked or chunked. Large products are split into blocks
+/// of `A`'s rows across rayon's threads (`matrixmultiply` itself runs on one
+/// thread), which by the same property gives the same bits. Panics if a
+/// buffer is too short.
+pub fn gemm_abt<T: GemmScalar + Send + Sync>(
+    a: &[T],
+    m: usize,
+    k: usize,
+    b: &[T],
+    n: usize,
+    out: &mut [T],
+) {
+    use rayon::prelude::*;
     assert!(
         a.len() >= m * k && b.len() >= n * k && out.len() >= m * n,
         "gemm_abt: buffers too short"
@@ -83,6 +97,20 @@ pub fn gemm_abt<T: GemmScalar>(a: &[T], m: usize, k: usize, b: &[T], n: usize, o
         out[..m * n].fill(T::ZERO);
         return;
     }
+    let threads = rayon::current_num_threads();
+    if threads > 1 && m > 1 && m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_WORK {
+        let rows = m.div_ceil(threads);
+        out[..m * n]
+            .par_chunks_mut(rows * n)
+            .zip(a[..m * k].par_chunks(rows * k))
+            .for_each(|(o, ab)| gemm_abt_serial(ab, o.len() / n, k, b, n, o));
+        return;
+    }
+    gemm_abt_serial(a, m, k, b, n, out);
+}
+
+/// [`gemm_abt`] on the calling thread (`m, n, k ≥ 1`, buffers checked).
+fn gemm_abt_serial<T: GemmScalar>(a: &[T], m: usize, k: usize, b: &[T], n: usize, out: &mut [T]) {
     // SAFETY: the assert above bounds every index the strides reach:
     // A[i, t] = a[i k + t], Bᵀ[t, j] = b[j k + t], C[i, j] = out[i n + j].
     unsafe {
@@ -155,6 +183,27 @@ mod tests {
         let mut out = vec![7.0f32; 4];
         gemm_abt(&[], 2, 0, &[], 2, &mut out);
         assert_eq!(out, vec![0.0; 4]);
+    }
+
+    /// Row blocks on rayon's threads give the bits of one serial call.
+    #[test]
+    fn parallel_blocks_equal_the_serial_product() {
+        let (m, k, n) = (301, 257, 263);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
+        assert!(m * n * k >= PAR_MIN_WORK);
+        let mut par = vec![0.0f32; m * n];
+        gemm_abt(&a, m, k, &b, n, &mut par);
+        let mut serial = vec![0.0f32; m * n];
+        gemm_abt_serial(&a, m, k, &b, n, &mut serial);
+        assert_eq!(par, serial);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let mut three = vec![0.0f32; m * n];
+        pool.install(|| gemm_abt(&a, m, k, &b, n, &mut three));
+        assert_eq!(three, serial);
     }
 
     #[test]
