@@ -439,7 +439,8 @@ fn report(
         .plot("lds-mnist-lds", lds_chart(models))
         .note(
             "Exact rows: logistic regression uses its Gauss-Newton matrix, which is its \
-             Hessian, formed (7850 × 7850); the MLP's Hessian (109 386 parameters) is applied \
+             Hessian: formed (7850 × 7850) for if-explicit and if-cg, applied matrix-free \
+             from rank-1 factors for if-lissa; the MLP's Hessian (109 386 parameters) is applied \
              matrix-free (curvature=hessian), so the MLP has no exact if-explicit row. A \
              sketched influence row (kronecker:512, relative damping) and its exact row solve \
              different systems; their LDS and time differ for that reason too.",
