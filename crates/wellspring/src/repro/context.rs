@@ -92,6 +92,27 @@ impl RunContext {
         self
     }
 
+    /// A retraining harness on `train` / `test` that caches its runs in this
+    /// run's cache and reports progress (every target's retrainings go
+    /// through one of these).
+    pub(crate) fn retrainer(
+        &self,
+        train: &wellspring_core::Dataset,
+        test: &wellspring_core::Dataset,
+        config: wellspring_models::ModelConfig,
+        train_config: wellspring_models::TrainConfig,
+    ) -> Result<wellspring_eval::ModelRetrainer, ReproError> {
+        Ok(wellspring_eval::ModelRetrainer::new(
+            train,
+            test,
+            config,
+            train_config,
+            &super::recipes::device(),
+        )?
+        .with_cache(self.cache.clone())
+        .with_progress(self.progress.clone()))
+    }
+
     /// The seed of a named stream of this run (`derive_seed_str(seed, stream)`).
     pub fn seed_for(&self, stream: &str) -> u64 {
         derive_seed_str(self.seed, stream)

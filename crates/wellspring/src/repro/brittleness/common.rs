@@ -157,15 +157,12 @@ pub(super) fn setup(ctx: &RunContext, s: &Sizes) -> Result<Setup, ReproError> {
 impl Setup {
     /// The retraining harness of the support checks (cached).
     pub fn retrainer(&self, ctx: &RunContext) -> Result<ModelRetrainer, ReproError> {
-        Ok(ModelRetrainer::new(
+        ctx.retrainer(
             &self.train,
             &self.test,
             self.config.clone(),
             self.train_config.clone(),
-            &device(),
-        )?
-        .with_cache(ctx.cache.clone())
-        .with_progress(ctx.progress.clone()))
+        )
     }
 }
 

@@ -2,12 +2,10 @@
 //! computed with one architecture, data-removal support measured by
 //! retraining other architectures.
 
-use wellspring_eval::ModelRetrainer;
 use wellspring_models::ModelConfig;
 use wellspring_report::{BarChart, Cell, Report, Table};
 
 use super::common::{Method, Scored, Setup, Sizes, score_all, setup, sizes, support};
-use crate::repro::recipes::device;
 use crate::repro::{ReproError, RunContext, Target};
 
 pub(in crate::repro) const TARGET: Target = Target {
@@ -101,17 +99,7 @@ fn rows(
 ) -> Result<Vec<Vec<Auc>>, ReproError> {
     let retrainers = archs
         .iter()
-        .map(|(_, cfg, _)| {
-            Ok(ModelRetrainer::new(
-                &s.train,
-                &s.test,
-                cfg.clone(),
-                s.train_config.clone(),
-                &device(),
-            )?
-            .with_cache(ctx.cache.clone())
-            .with_progress(ctx.progress.clone()))
-        })
+        .map(|(_, cfg, _)| ctx.retrainer(&s.train, &s.test, cfg.clone(), s.train_config.clone()))
         .collect::<Result<Vec<_>, ReproError>>()?;
     let mut aucs = Vec::new();
     for sc in scored {

@@ -257,6 +257,15 @@ fn gold_standard(
     Ok((gold, further.lr, clock.elapsed().as_secs_f64()))
 }
 
+/// Every case of this run (`--quick`: Concrete only), each compared with its
+/// gold standard averaged over [`seed_group_sizes`] seeds.
+pub(super) fn run_cases(ctx: &RunContext) -> Result<Vec<CaseResult>, ReproError> {
+    cases(ctx)
+        .iter()
+        .map(|case| run_case(ctx, case, &seed_group_sizes(case.seeds)))
+        .collect()
+}
+
 /// Trains (or loads) the case's final model, runs the further-training gold
 /// standard and compares every available method with it.
 pub(super) fn run_case(

@@ -5,7 +5,7 @@
 
 use wellspring_report::{Cell, LineChart, Report, Table};
 
-use super::common::{CaseResult, PAPER_FINDINGS, cases, describe, run_case, seed_group_sizes};
+use super::common::{CaseResult, PAPER_FINDINGS, describe, run_cases};
 use super::methods::METHOD_SETTINGS;
 use crate::repro::{ReproError, RunContext, Target};
 
@@ -17,11 +17,7 @@ pub(in crate::repro) const TARGET: Target = Target {
 };
 
 fn run(ctx: &RunContext) -> Result<Report, ReproError> {
-    let results = cases(ctx)
-        .iter()
-        .map(|case| run_case(ctx, case, &seed_group_sizes(case.seeds)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(report(ctx, results))
+    Ok(report(ctx, run_cases(ctx)?))
 }
 
 /// The report: one table and plot per case.

@@ -177,15 +177,12 @@ pub(super) fn setup(
 impl Setup {
     /// The retraining harness (cached in the run's cache).
     pub fn retrainer(&self, ctx: &RunContext) -> Result<ModelRetrainer, ReproError> {
-        Ok(ModelRetrainer::new(
+        ctx.retrainer(
             &self.train,
             &self.test,
             self.config.clone(),
             self.train_config.clone(),
-            &device(),
-        )?
-        .with_cache(ctx.cache.clone())
-        .with_progress(ctx.progress.clone()))
+        )
     }
 
     /// The attribution source.

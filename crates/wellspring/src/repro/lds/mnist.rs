@@ -18,7 +18,7 @@ use std::time::Instant;
 use wellspring_attrib::methods::trak::{EnsembleParams, train_ensemble};
 use wellspring_attrib::{MethodOptions, ModelSource, ProjectionSpec, methods};
 use wellspring_core::Dataset;
-use wellspring_eval::{Lds, LdsGroundTruth, LdsResult, ModelRetrainer, Output};
+use wellspring_eval::{Lds, LdsGroundTruth, LdsResult, Output};
 use wellspring_eval::{data_fingerprint, model_fingerprint};
 use wellspring_report::{BarChart, CacheKey, Cell, CellValue, Report, ReportRecord, Table};
 
@@ -170,9 +170,7 @@ fn prepare(ctx: &RunContext, st: &Settings, mc: &ModelCase) -> Result<Prepared, 
     let rec = mc.which.recipe();
     let config = rec.model_config(&case.train)?;
     let train_config = rec.train_config(ctx.quick, ctx.seed_for("lds-mnist.model"));
-    let retrainer = ModelRetrainer::new(&case.train, &case.test, config, train_config, &device())?
-        .with_cache(ctx.cache.clone())
-        .with_progress(ctx.progress.clone());
+    let retrainer = ctx.retrainer(&case.train, &case.test, config, train_config)?;
     let t = Instant::now();
     let truth = Lds::params()
         .m(st.m_subsets)

@@ -5,14 +5,14 @@
 
 use wellspring_core::{Subset, derive_seed};
 use wellspring_data::sample;
-use wellspring_eval::{ModelRetrainer, RetrainSpec, Retrainer};
+use wellspring_eval::{RetrainSpec, Retrainer};
 use wellspring_report::{Cell, Histogram, Report, Table};
 
 use super::exemplars::{
     IF, RPS, Resolved, TRACIN, TRACIN_ALL, Trained, clean, datasets, resolve, stand_in_note,
 };
 use crate::repro::method::MethodSpec;
-use crate::repro::recipes::{OPTDIGITS_MLP, Recipe, device};
+use crate::repro::recipes::{OPTDIGITS_MLP, Recipe};
 use crate::repro::{ReproError, RunContext, Target};
 
 /// Share of the training set each subsampled model sees (Feldman & Zhang 2020).
@@ -28,15 +28,7 @@ const GROUND_TRUTH_RECIPE: &Recipe = &OPTDIGITS_MLP;
 /// Points never in (or never out of) a subset get 0.
 fn memorisation(ctx: &RunContext, t: &Trained, m: usize) -> Result<Vec<f32>, ReproError> {
     let n = t.train.len();
-    let retrainer = ModelRetrainer::new(
-        &t.train,
-        &t.train,
-        t.config.clone(),
-        t.train_config.clone(),
-        &device(),
-    )?
-    .with_cache(ctx.cache.clone())
-    .with_progress(ctx.progress.clone());
+    let retrainer = ctx.retrainer(&t.train, &t.train, t.config.clone(), t.train_config.clone())?;
     let base = ctx.seed_for("sve-fig1.memorisation");
     let k = ((n as f64) * SUBSET_SHARE).round() as usize;
     let mut jobs = Vec::with_capacity(m);
